@@ -1,0 +1,286 @@
+"""The one LLM client of archlab: any litellm provider or local server, with retries,
+token and dollar accounting, a hard budget, and every attempt recorded.
+
+Model strings are litellm's: "openai/<name>" with `api_base` for OpenAI-compatible local
+servers (vLLM, Ollama, llama.cpp), "anthropic/<name>", "gpt-4o-mini", ... for providers.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import random
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # import must not fetch the price map
+import litellm  # noqa: E402  (must follow the environment setting above)
+
+from agents.retry import backoff_delay_s, is_transient, retry_after_s  # noqa: E402
+from knowledge.records import LLMCall  # noqa: E402
+
+litellm.suppress_debug_info = True  # its "give feedback" banners would flood unattended logs
+
+ROLES = frozenset({"researcher", "coder", "analyst", "judge"})
+DEFAULT = "default"
+LOCAL_SERVER_API_KEY = "not-needed"  # litellm insists on a key; local servers ignore it
+ERROR_TEXT_LIMIT = 2000
+
+log = logging.getLogger(__name__)
+
+
+class ModelPrice(BaseModel):
+    """Dollars per million tokens, for local or unknown models (or to override litellm's table)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input_per_mtok: float = Field(ge=0)
+    output_per_mtok: float = Field(ge=0)
+
+    def cost_usd(self, prompt_tokens: int, completion_tokens: int) -> float:
+        return (prompt_tokens * self.input_per_mtok + completion_tokens * self.output_per_mtok) / 1e6
+
+
+class LLMConfig(BaseModel):
+    """How archlab talks to language models. Secrets are never stored here: only the
+    NAME of the environment variable that holds the API key."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    models: dict[str, str] = Field(description='role -> litellm model string; "default" is required')
+    api_base: str | None = None
+    api_key_env: str | None = None
+    timeout_s: float = Field(default=180.0, gt=0)
+    max_retries: int = Field(default=4, ge=0)
+    backoff_base_s: float = Field(default=2.0, ge=0)
+    backoff_cap_s: float = Field(default=60.0, ge=0)
+    budget_usd: float = Field(default=20.0, gt=0)
+    max_calls: int = Field(default=2000, gt=0)
+    prices: dict[str, ModelPrice] = Field(default_factory=dict, description="litellm model string -> price")
+    temperatures: dict[str, float] = Field(default_factory=lambda: {DEFAULT: 0.7})
+    max_output_tokens: int | None = Field(default=None, gt=0)
+
+    @field_validator("models", "temperatures")
+    @classmethod
+    def _known_roles(cls, value: dict[str, Any]) -> dict[str, Any]:
+        unknown = set(value) - ROLES - {DEFAULT}
+        if unknown:
+            raise ValueError(f"unknown role(s) {sorted(unknown)}; use {sorted(ROLES)} or {DEFAULT!r}")
+        return value
+
+    @field_validator("models")
+    @classmethod
+    def _has_default_model(cls, value: dict[str, str]) -> dict[str, str]:
+        if not value.get(DEFAULT):
+            raise ValueError('models needs a "default" entry, e.g. models = {default = "openai/gpt-4o-mini"}')
+        return value
+
+    @field_validator("temperatures")
+    @classmethod
+    def _temperature_range(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = {role: t for role, t in value.items() if not 0.0 <= t <= 2.0}
+        if bad:
+            raise ValueError(f"temperatures must lie in [0, 2]; got {bad}")
+        return {DEFAULT: 0.7, **value}
+
+    @model_validator(mode="after")
+    def _backoff_order(self) -> "LLMConfig":
+        if self.backoff_cap_s < self.backoff_base_s:
+            raise ValueError("backoff_cap_s must be >= backoff_base_s")
+        return self
+
+    def model_for(self, role: str) -> str:
+        return self.models.get(role, self.models[DEFAULT])
+
+    def temperature_for(self, role: str) -> float:
+        return self.temperatures.get(role, self.temperatures[DEFAULT])
+
+    def api_key(self) -> str | None:
+        """The key for litellm: from the named variable; a placeholder for a keyless local
+        server; None lets litellm read the provider's own variable (OPENAI_API_KEY, ...)."""
+        if self.api_key_env:
+            key = os.environ.get(self.api_key_env)
+            if not key:
+                raise ValueError(f"environment variable {self.api_key_env} (llm.api_key_env) is not set")
+            return key
+        return LOCAL_SERVER_API_KEY if self.api_base else None
+
+
+@dataclass(frozen=True)
+class LLMReply:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+    latency_s: float
+    model: str
+
+
+@dataclass(frozen=True)
+class Spend:
+    spent_usd: float
+    calls: int
+
+
+class BudgetExhausted(Exception):
+    """The run's LLM budget is spent: no further call is started. Not a failure of the
+    experiment in flight; resuming with a larger budget continues it."""
+
+
+class LLMCallFailed(Exception):
+    """A call failed for good (a non-transient error, or transient ones past max_retries).
+    Callers record it as a failed step with this message as the reason."""
+
+    def __init__(self, message: str, attempts: int) -> None:
+        super().__init__(message)
+        self.attempts = attempts
+
+
+class LLMClient:
+    """Thread-safe: several experiments in flight share one client and one budget.
+
+    The budget is checked and a call slot reserved atomically before each attempt, so
+    `max_calls` is never exceeded; dollars are known only after an answer, so the spend can
+    overshoot `budget_usd` by at most the calls already in flight when it was reached.
+    """
+
+    def __init__(
+        self,
+        config: LLMConfig,
+        record: Callable[[LLMCall], None],
+        run: str,
+        *,
+        spent_usd: float = 0.0,
+        calls: int = 0,
+    ) -> None:
+        self.config = config
+        self._record = record
+        self._run = run
+        self._api_key = config.api_key()
+        self._lock = threading.Lock()
+        self._spent_usd = spent_usd
+        self._calls = calls
+        self._rng = random.Random()  # jitter only; guarded by _lock
+        self._unpriced_models: set[str] = set()
+
+    @property
+    def spend(self) -> Spend:
+        with self._lock:
+            return Spend(self._spent_usd, self._calls)
+
+    def complete(self, role: str, messages: list[dict[str, Any]], experiment_id: str | None = None) -> LLMReply:
+        """One chat completion for `role`, retried on transient failures; every attempt is recorded."""
+        if role not in ROLES:
+            raise ValueError(f"unknown role {role!r}; use one of {sorted(ROLES)}")
+        _check_messages(messages)
+        model = self.config.model_for(role)
+        attempt = 0
+        while True:
+            self._reserve_call()
+            started = time.monotonic()
+            try:
+                reply = self._send(role, model, messages)
+            except Exception as error:  # noqa: BLE001  every failure is recorded, then classified
+                message = f"{type(error).__name__}: {error}"[:ERROR_TEXT_LIMIT]
+                self._record_attempt(role, model, messages, experiment_id, latency=time.monotonic() - started, error=message)
+                if not is_transient(error):
+                    raise LLMCallFailed(message, attempt + 1) from error
+                if attempt == self.config.max_retries:
+                    raise LLMCallFailed(f"gave up after {attempt + 1} attempts; last: {message}", attempt + 1) from error
+                time.sleep(self._delay(attempt, error))
+                attempt += 1
+                continue
+            self._record_attempt(role, model, messages, experiment_id, reply=reply)
+            return reply
+
+    def _reserve_call(self) -> None:
+        with self._lock:
+            if self._spent_usd >= self.config.budget_usd:
+                raise BudgetExhausted(f"LLM budget spent: ${self._spent_usd:.4f} of ${self.config.budget_usd:.2f}")
+            if self._calls >= self.config.max_calls:
+                raise BudgetExhausted(f"LLM call limit reached: {self._calls} of {self.config.max_calls} calls")
+            self._calls += 1
+
+    def _send(self, role: str, model: str, messages: list[dict[str, Any]]) -> LLMReply:
+        started = time.monotonic()
+        response = litellm.completion(
+            model=model,
+            messages=messages,
+            api_base=self.config.api_base,
+            api_key=self._api_key,
+            timeout=self.config.timeout_s,
+            max_retries=0,  # retries are ours: each attempt must be counted and recorded
+            temperature=self.config.temperature_for(role),
+            max_tokens=self.config.max_output_tokens,
+            drop_params=True,  # e.g. reasoning models that refuse `temperature`
+        )
+        latency = time.monotonic() - started
+        usage = getattr(response, "usage", None)
+        prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
+        completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
+        text = response.choices[0].message.content or ""
+        cost = self._cost_usd(model, response, prompt_tokens, completion_tokens)
+        with self._lock:
+            self._spent_usd += cost
+        return LLMReply(text, prompt_tokens, completion_tokens, cost, latency, model)
+
+    def _cost_usd(self, model: str, response: Any, prompt_tokens: int, completion_tokens: int) -> float:
+        """A configured price wins; then litellm's table; unknown models cost 0 (warned once)."""
+        price = self.config.prices.get(model)
+        if price is not None:
+            return price.cost_usd(prompt_tokens, completion_tokens)
+        try:
+            return float(litellm.completion_cost(completion_response=response) or 0.0)
+        except Exception:  # noqa: BLE001  litellm raises several kinds for models it cannot price
+            with self._lock:
+                first = model not in self._unpriced_models
+                self._unpriced_models.add(model)
+            if first:
+                log.warning("no price known for %s: counted as $0; set llm.prices to bound spend in dollars", model)
+            return 0.0
+
+    def _delay(self, attempt: int, error: BaseException) -> float:
+        with self._lock:
+            unit = self._rng.random()
+        return backoff_delay_s(attempt, self.config.backoff_base_s, self.config.backoff_cap_s, unit, retry_after_s(error))
+
+    def _record_attempt(
+        self,
+        role: str,
+        model: str,
+        messages: list[dict[str, Any]],
+        experiment_id: str | None,
+        *,
+        reply: LLMReply | None = None,
+        latency: float = 0.0,
+        error: str = "",
+    ) -> None:
+        self._record(
+            LLMCall(
+                run=self._run,
+                experiment_id=experiment_id,
+                role=role,
+                model=model,
+                prompt=[dict(m) for m in messages],
+                response=reply.text if reply else "",
+                prompt_tokens=reply.prompt_tokens if reply else 0,
+                completion_tokens=reply.completion_tokens if reply else 0,
+                cost_usd=reply.cost_usd if reply else 0.0,
+                latency_s=reply.latency_s if reply else latency,
+                error=error,
+                created_at=time.time(),
+            )
+        )
+
+
+def _check_messages(messages: list[dict[str, Any]]) -> None:
+    if not messages:
+        raise ValueError("messages is empty: pass at least one {'role': 'user', 'content': ...}")
+    for index, message in enumerate(messages):
+        if message.get("role") not in {"system", "user", "assistant"} or not isinstance(message.get("content"), str):
+            raise ValueError(
+                f"messages[{index}] must be {{'role': 'system'|'user'|'assistant', 'content': str}}; got {message!r:.200}"
+            )

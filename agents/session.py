@@ -1,0 +1,55 @@
+"""Opening a run: the archive, vector store, team, device slots and the checkpointed graph."""
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from langgraph.checkpoint.sqlite import SqliteSaver
+
+from agents.config import RunConfig
+from agents.graph import build_graph
+from agents.lab import Lab
+from agents.slots import DeviceSlots
+from agents.team_factory import make_team
+from knowledge.archive import Archive
+from knowledge.cognition import index_cognition_base
+from knowledge.embeddings import make_embedder
+from knowledge.records import Event
+from knowledge.vectors import VectorStore
+
+CHECKPOINT_FILE = "checkpoints.sqlite"
+KNOWLEDGE_HOME = "_knowledge"  # <runs>/_knowledge: notes added outside any run
+
+
+def _bring_in_knowledge(config: RunConfig, archive: Archive, store: VectorStore) -> None:
+    """The cognition base, the notes a user added with `archlab knowledge add`, and a repair of
+    the index if a crash came between an archive write and its indexing (all idempotent)."""
+    if not store.check_consistency(archive).ok:
+        store.rebuild(archive)
+    index_cognition_base(archive, store)
+    home = config.runs_dir / KNOWLEDGE_HOME / "archive.sqlite"
+    if home.is_file():
+        with Archive.open(home) as notes:
+            insights = notes.insights(source="user")
+        archive.add_insights(insights)
+        store.index_insights(insights)
+
+
+@contextmanager
+def open_session(config: RunConfig, run_dir: Path) -> Iterator[tuple[Lab, object]]:
+    run = config.name or run_dir.name
+    archive = Archive.open(run_dir / "archive.sqlite")
+    connection = sqlite3.connect(run_dir / CHECKPOINT_FILE, check_same_thread=False)
+    try:
+        store = VectorStore(run_dir / "chroma", make_embedder(config.embedder))
+        _bring_in_knowledge(config, archive, store)
+        team = make_team(config, archive, run)
+        lab = Lab(config=config, run=run, run_dir=run_dir, archive=archive, store=store, team=team,
+                  slots=DeviceSlots(config.device_slots))
+        archive.log_event(Event(run=run, kind="session", message="session opened"))
+        yield lab, build_graph(lab, SqliteSaver(connection))
+    finally:
+        connection.close()
+        archive.close()

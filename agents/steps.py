@@ -1,0 +1,149 @@
+"""The steps of one experiment (DESIGN.md §3). Each is idempotent: it reads the archive, does
+nothing if its output is already recorded, and records its output (or a failure with a reason)
+before returning. A step never raises for a candidate's fault; it raises only to abandon work
+when the run stops, so the step is re-run on resume.
+"""
+from __future__ import annotations
+
+import time
+from agents.candidate_checks import check_candidate
+from agents.lab import Lab
+from agents.parents import choose_parent_and_references
+from agents.scoring import score_experiment
+from agents.context import Neighbour, RejectedMotivation
+from evaluator.evaluate import evaluate
+from evaluator.records import EvalResult
+from knowledge.novelty import MotivationNovelty, code_hash, structure_hash
+from knowledge.records import Experiment, Stage
+
+
+def llm_spend(lab: Lab, exp_id: str) -> dict[str, float]:
+    """Tokens and dollars of every LLM call made for this experiment, retries included."""
+    calls = lab.archive.llm_calls(experiment_id=exp_id)
+    return {"tokens": sum(c.prompt_tokens + c.completion_tokens for c in calls),
+            "cost_usd": sum(c.cost_usd for c in calls)}
+
+
+def fail(lab: Lab, exp_id: str, reason: str, status: str = "") -> None:
+    """Record a failure that ends this experiment; the run goes on."""
+    lab.update(exp_id, stage=Stage.FAILED, reason=reason, **llm_spend(lab, exp_id),
+                                  **({"status": status} if status else {}))
+    lab.log(exp_id, "failure", reason, status=status)
+
+
+def _add_timing(lab: Lab, exp: Experiment, phase: str, seconds: float) -> dict[str, float]:
+    timings = dict(exp.timings)
+    timings[phase] = round(timings.get(phase, 0.0) + seconds, 3)
+    return timings
+
+
+def propose_step(lab: Lab, exp_id: str) -> None:
+    exp = lab.archive.get_experiment(exp_id)
+    if exp.motivation:
+        return
+    started = time.monotonic()
+    parent, references = choose_parent_and_references(lab, exp)
+    ideas = [ins.text for ins in lab.archive.insights(source="person") if ins.run == lab.run]
+    researcher = lab.team.researcher
+    novelty = MotivationNovelty(lab.store, threshold=lab.config.search.novelty_threshold)
+    rejected: list[Rejected] = []
+    for _ in range(lab.config.search.novelty_tries):
+        lab.check_stop()
+        draft = researcher.propose(lab, exp, parent, references, rejected, ideas)
+        if researcher.uses_novelty_gate:
+            verdict = novelty.check(draft.motivation, exclude=[exp_id])
+            if not verdict.novel:
+                rejected.append(RejectedMotivation(motivation=draft.motivation, name=draft.name, neighbours=[
+                    Neighbour(name=n.name, motivation=n.motivation, similarity=n.score) for n in verdict.nearest]))
+                lab.log(exp_id, "novelty", f"too close to archived motivations: {draft.name}")
+                continue
+        lab.update(
+            exp_id, name=draft.name, motivation=draft.motivation, plan=draft.plan, proposer=draft.proposer,
+            genome=draft.genome, parent_id=draft.parent_id or parent.id,
+            reference_ids=draft.reference_ids if draft.reference_ids is not None else [r.id for r in references],
+            timings=_add_timing(lab, exp, "propose", time.monotonic() - started),
+        )
+        lab.log(exp_id, "stage", f"proposed {draft.name}")
+        return
+    fail(lab, exp_id, f"novelty gate: {len(rejected)} proposals in a row were too close to archived ones")
+
+
+def code_step(lab: Lab, exp_id: str) -> None:
+    exp = lab.archive.get_experiment(exp_id)
+    if exp.stage is not Stage.PROPOSED:
+        return
+    started = time.monotonic()
+    parent = lab.archive.get_experiment(exp.parent_id) if exp.parent_id else None
+    coder = lab.team.coder
+    code = coder.write(lab, exp, parent)
+    tries = lab.config.search.repair_tries
+    for attempt in range(tries + 1):
+        lab.check_stop()
+        rejection = check_candidate(lab, exp_id, code, smoke=coder.needs_smoke_checks)
+        if rejection is None:
+            break
+        lab.log(exp_id, "check", f"attempt {attempt + 1}: {rejection.status}: {rejection.failure.reason}")
+        repaired = coder.repair(lab, exp, code, rejection.failure, attempt + 1) if attempt < tries else None
+        if repaired is None:
+            fail(lab, exp_id, f"candidate failed its checks: {rejection.failure.reason}", status=rejection.status)
+            return
+        code = repaired
+    hashes = {"code_hash": code_hash(code), "structure_hash": structure_hash(code)}
+    duplicate = lab.archive.find_by_code_hash(hashes["code_hash"])
+    duplicate = [d for d in duplicate if d.id != exp_id and d.run == lab.run]
+    if duplicate:
+        fail(lab, exp_id, f"duplicate: the code is the same as {duplicate[0].id} ({duplicate[0].name}) up to formatting")
+        return
+    (lab.experiment_dir(exp_id) / "candidate.py").write_text(code)
+    exp = lab.archive.get_experiment(exp_id)
+    lab.update(exp_id, code=code, stage=Stage.CODED, **hashes,
+                                  timings=_add_timing(lab, exp, "code", time.monotonic() - started))
+    lab.log(exp_id, "stage", "coded")
+
+
+def run_evaluation(lab: Lab, exp: Experiment, seed: int) -> EvalResult:
+    """One sandboxed evaluation on a free device slot; abandoned (not recorded) if the run stops.
+    A reference is evaluated by name, so the evaluator knows which one is the quadratic ceiling."""
+    path = lab.experiment_dir(exp.id) / "candidate.py"
+    if not path.exists():
+        path.write_text(exp.code)
+    target = exp.name if exp.proposer == "reference" else path
+    with lab.slots.hold() as device:
+        lab.check_stop()
+        result = evaluate(target, task=lab.config.task, budget=lab.config.budget, device=device, seed=seed,
+                          out_dir=lab.experiment_dir(exp.id) / f"eval-seed{seed}", data=lab.config.data,
+                          threads=lab.config.threads_per_worker, stop=lab.stop)
+    lab.check_stop()
+    return result
+
+
+def evaluate_step(lab: Lab, exp_id: str) -> None:
+    exp = lab.archive.get_experiment(exp_id)
+    if exp.stage is not Stage.APPROVED:
+        return
+    started = time.monotonic()
+    results = score_experiment(lab, exp, lambda seed: run_evaluation(lab, exp, seed))
+    first = results.results[0]
+    exp = lab.archive.get_experiment(exp_id)
+    timings = _add_timing(lab, exp, "evaluate", time.monotonic() - started)
+    timings["train"] = round(timings.get("train", 0.0) + sum(r.timings.get("train", 0.0) for r in results.results), 3)
+    lab.update(
+        exp_id, stage=Stage.EVALUATED, status=first.status.value, reason=first.reason,
+        metrics=results.metrics, fitness=results.fitness, timings=timings,
+    )
+    fitness = f", fitness {results.fitness.value:+.4f} ± {results.fitness.stderr:.4f}" if results.fitness else ""
+    lab.log(exp_id, "stage", f"evaluated: {first.status.value}{fitness}")
+
+
+def analyze_step(lab: Lab, exp_id: str) -> None:
+    exp = lab.archive.get_experiment(exp_id)
+    if exp.stage is not Stage.EVALUATED:
+        return
+    started = time.monotonic()
+    parent = lab.archive.get_experiment(exp.parent_id) if exp.parent_id else None
+    siblings = [e for e in lab.archive.experiments(run=lab.run)
+                if e.parent_id == exp.parent_id and e.id != exp.id and e.stage in (Stage.EVALUATED, Stage.ANALYZED)]
+    analysis = lab.team.analyst.analyze(lab, exp, parent, siblings, lab.baseline())
+    lab.update(exp_id, analysis=analysis, stage=Stage.ANALYZED, **llm_spend(lab, exp_id),
+                                  timings=_add_timing(lab, exp, "analyze", time.monotonic() - started))
+    lab.log(exp_id, "stage", "analyzed")

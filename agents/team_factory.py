@@ -1,0 +1,28 @@
+"""Builds the team for a run: the offline team when no model is configured, the LLM team otherwise."""
+from __future__ import annotations
+
+from agents.config import RunConfig
+from agents.context import TaskBrief
+from agents.team import Team
+from evaluator.families.mixer import contract_text
+from evaluator.tasks import get_task
+from knowledge.archive import Archive
+
+
+def make_team(config: RunConfig, archive: Archive, run: str) -> Team:
+    task = get_task(config.task)
+    if config.llm is None:
+        from agents.team_offline import OfflineAnalyst, OfflineCoder, OfflineResearcher
+
+        return Team(OfflineResearcher(), OfflineCoder(), OfflineAnalyst(), task.baseline, task.ceiling)
+
+    from agents.llm import LLMClient
+    from agents.roles import Roles
+    from agents.team_llm import LLMAnalyst, LLMCoder, LLMResearcher
+
+    spend = archive.spend(run)  # a resumed run keeps counting against the same budget
+    client = LLMClient(config.llm, archive.record_llm_call, run, spent_usd=spend.usd, calls=spend.calls)
+    roles = Roles(client)
+    brief = TaskBrief(name=task.name, family="mixer", description=task.description, contract=contract_text())
+    return Team(LLMResearcher(roles, brief, proposer=f"llm:{config.llm.model_for('researcher')}"),
+                LLMCoder(roles, brief), LLMAnalyst(roles, brief), task.baseline, task.ceiling)

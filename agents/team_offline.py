@@ -1,0 +1,52 @@
+"""The offline team: proposals from the structured design space, code rendered from templates,
+factual analyses. No network, no LLM: the baseline that LLM-driven search must beat."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from agents.context import CheckFailure, RejectedMotivation
+from agents.offline.analyst import analyze
+from agents.offline.genome import Genome
+from agents.offline.render import render_candidate
+from agents.offline.search import propose
+from agents.parents import selection_seed
+from agents.team import ProposalDraft
+from knowledge.records import Experiment
+
+if TYPE_CHECKING:
+    from agents.lab import Lab
+
+
+@dataclass
+class OfflineResearcher:
+    uses_novelty_gate: bool = False  # the search itself never repeats an archived genome
+
+    def propose(self, lab: "Lab", exp: Experiment, parent: Experiment, references: list[Experiment],
+                rejected: list[RejectedMotivation], ideas: list[str]) -> ProposalDraft:
+        archive = [e for e in lab.archive.experiments(run=lab.run) if e.id != exp.id]
+        proposal = propose(archive, selection_seed(lab.config.seed, exp.id), parent, references)
+        return ProposalDraft(name=proposal.name, motivation=proposal.motivation, plan=proposal.plan,
+                             proposer="offline", genome=proposal.genome.to_dict(), parent_id=proposal.parent_id,
+                             reference_ids=list(proposal.reference_ids))
+
+
+@dataclass
+class OfflineCoder:
+    """Renders the genome; the templates are tested to satisfy the contract, and the evaluation
+    itself runs every check, so no separate smoke run is spent here."""
+
+    needs_smoke_checks: bool = False
+
+    def write(self, lab: "Lab", exp: Experiment, parent: Experiment | None) -> str:
+        return render_candidate(Genome.from_dict(exp.genome), name=exp.name)
+
+    def repair(self, lab: "Lab", exp: Experiment, code: str, failure: CheckFailure, attempt: int) -> str | None:
+        return None  # a template that fails a check is a bug to fix in the templates, not per candidate
+
+
+@dataclass
+class OfflineAnalyst:
+    def analyze(self, lab: "Lab", exp: Experiment, parent: Experiment | None, siblings: list[Experiment],
+                baseline: Experiment | None) -> dict[str, Any]:
+        return analyze(exp, parent, siblings, baseline).model_dump()

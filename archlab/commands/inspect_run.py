@@ -1,0 +1,115 @@
+"""`archlab status RUN`, `archlab ls RUN`, `archlab show RUN EXP`: read a run's archive."""
+from __future__ import annotations
+
+import argparse
+import json
+from collections import Counter
+from pathlib import Path
+
+from archlab.errors import UsageError
+from archlab.rundir import find_run, load_run_config
+from knowledge.archive import Archive, ExperimentNotFoundError
+from knowledge.records import Experiment
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    for name, handler, help_text in (("status", status, "a run's standing"), ("ls", list_experiments, "a run's experiments"),
+                                     ("show", show, "one experiment in full")):
+        parser = subparsers.add_parser(name, help=help_text)
+        parser.add_argument("run", help="run directory or name")
+        if name == "show":
+            parser.add_argument("experiment", help="experiment id, e.g. e0007")
+        parser.add_argument("--runs-dir", type=Path, default=Path("runs"))
+        parser.add_argument("--json", action="store_true")
+        parser.set_defaults(handler=handler)
+
+
+def _fitness(exp: Experiment) -> str:
+    if exp.fitness is None:
+        return "-"
+    flag = " !" if exp.fitness.flagged else ""
+    return f"{exp.fitness.value:+.4f}±{exp.fitness.stderr:.4f}{flag}"
+
+
+def run_status(archive: Archive, run: str) -> dict:
+    experiments = archive.experiments(run=run)
+    proposals = [e for e in experiments if e.proposer != "reference"]
+    scored = [e for e in proposals if e.fitness is not None]
+    best = max(scored, key=lambda e: e.fitness.value, default=None)
+    spend = archive.spend(run)
+    train = sum(e.timings.get("train", 0.0) for e in experiments)
+    total = sum(sum(v for k, v in e.timings.items() if k != "train") for e in experiments)
+    return {
+        "run": run,
+        "experiments": len(proposals),
+        "finished": sum(e.finished for e in proposals),
+        "stages": dict(Counter(e.stage.value for e in proposals)),
+        "statuses": dict(Counter(e.status or e.stage.value for e in proposals if e.finished)),
+        "references": {e.name: {"status": e.status or e.stage.value, "fitness": e.fitness.value if e.fitness else None,
+                                "metrics": (e.metrics.get("metrics") or {})} for e in experiments if e.proposer == "reference"},
+        "best": {"id": best.id, "name": best.name, "fitness": best.fitness.model_dump()} if best else None,
+        "spend": {"calls": spend.calls, "tokens": spend.tokens, "usd": spend.usd},
+        "seconds": {"training": round(train, 1), "all_steps": round(total, 1)},
+    }
+
+
+def status(args: argparse.Namespace) -> int:
+    run_dir = find_run(args.run, args.runs_dir)
+    config = load_run_config(run_dir)
+    with Archive.open(run_dir / "archive.sqlite") as archive:
+        report = run_status(archive, config.name)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"run {report['run']} ({config.task}, budget {config.budget}): {report['finished']}/{config.experiments} "
+          f"proposals finished")
+    print("  stages: " + ", ".join(f"{k} {v}" for k, v in report["stages"].items()))
+    print("  outcomes: " + ", ".join(f"{k} {v}" for k, v in report["statuses"].items()))
+    best = report["best"]
+    print(f"  best: {best['id']} {best['name']} fitness {best['fitness']['value']:+.4f}" if best else "  best: none yet")
+    print(f"  spend: ${report['spend']['usd']:.2f} in {report['spend']['calls']} LLM calls")
+    print(f"  time: {report['seconds']['training']:.0f}s training of {report['seconds']['all_steps']:.0f}s in steps")
+    return 0
+
+
+def list_experiments(args: argparse.Namespace) -> int:
+    run_dir = find_run(args.run, args.runs_dir)
+    with Archive.open(run_dir / "archive.sqlite") as archive:
+        experiments = archive.experiments(run=load_run_config(run_dir).name)
+    if args.json:
+        print(json.dumps([e.model_dump(mode="json", exclude={"code", "metrics"}) for e in experiments], indent=2))
+        return 0
+    print(f"{'id':<7} {'name':<28} {'proposer':<10} {'parent':<7} {'stage':<10} {'status':<11} fitness")
+    for e in experiments:
+        print(f"{e.id:<7} {e.name[:28]:<28} {e.proposer[:10]:<10} {e.parent_id or '-':<7} {e.stage.value[:10]:<10} "
+              f"{(e.status or '-')[:11]:<11} {_fitness(e)}")
+    return 0
+
+
+def show(args: argparse.Namespace) -> int:
+    run_dir = find_run(args.run, args.runs_dir)
+    with Archive.open(run_dir / "archive.sqlite") as archive:
+        try:
+            exp = archive.get_experiment(args.experiment)
+        except ExperimentNotFoundError as error:
+            raise UsageError(f"{error} (see `archlab ls {args.run}`)") from error
+        calls = archive.llm_calls(experiment_id=exp.id)
+    if args.json:
+        print(json.dumps(exp.model_dump(mode="json"), indent=2))
+        return 0
+    print(f"{exp.id} {exp.name}  [{exp.stage.value}{'/' + exp.status if exp.status else ''}]  fitness {_fitness(exp)}")
+    print(f"proposer: {exp.proposer}  parent: {exp.parent_id or '-'}  references: {', '.join(exp.reference_ids) or '-'}")
+    if exp.reason:
+        print(f"reason: {exp.reason}")
+    for title, text in (("motivation", exp.motivation), ("plan", exp.plan)):
+        if text:
+            print(f"\n{title}:\n{text}")
+    metrics = exp.metrics.get("metrics")
+    if metrics:
+        print("\nmetrics:\n" + json.dumps(metrics, indent=2))
+    if exp.analysis:
+        print("\nanalysis:\n" + json.dumps(exp.analysis, indent=2))
+    print(f"\ntimings: {json.dumps(exp.timings)}  LLM calls: {len(calls)}  cost: ${exp.cost_usd:.4f}")
+    if exp.code:
+        print(f"\ncode ({run_dir / 'experiments' / exp.id / 'candidate.py'}):\n{exp.code}")
+    return 0

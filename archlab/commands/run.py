@@ -1,0 +1,97 @@
+"""`archlab run` starts a discovery run; `archlab resume RUN` continues one after a stop or a crash."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from agents.driver import BaselineFailed, Driver, Progress
+from agents.session import open_session
+from archlab.config import load_config
+from archlab.errors import UsageError
+from archlab.progress import print_progress, progress_line
+from archlab.rundir import find_run, load_run_config, new_run_dir
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    run = subparsers.add_parser("run", help="start a discovery run")
+    run.add_argument("--config", type=Path, help="archlab.toml (default: ./archlab.toml if present)")
+    run.add_argument("--task", help="mqar or bytelm")
+    run.add_argument("--budget", help="smoke, cpu or gpu")
+    run.add_argument("--experiments", type=int, help="number of proposals to finish")
+    mode = run.add_mutually_exclusive_group()
+    mode.add_argument("--llm", metavar="MODEL", help="litellm model for every role, e.g. openai/gpt-4o-mini")
+    mode.add_argument("--offline", action="store_true", help="the offline researcher (the default with no model)")
+    run.add_argument("--api-base", help="an OpenAI-compatible server for --llm (vLLM, Ollama, llama.cpp)")
+    run.add_argument("--workers", type=int, help="experiments in flight at once")
+    run.add_argument("--devices", help="comma-separated device slots, e.g. cuda:0,cuda:1 (default: cpu per worker)")
+    run.add_argument("--review", action="store_true", default=None, help="wait for a person's decision on each candidate")
+    run.add_argument("--name", help="run name (default: TASK-BUDGET-DATE)")
+    run.add_argument("--runs-dir", type=Path, help="where run directories live (default: runs)")
+    run.add_argument("--seed", type=int)
+    run.add_argument("--data", type=Path, help="bytelm: a text file or folder to train on")
+    run.set_defaults(handler=start)
+
+    resume = subparsers.add_parser("resume", help="continue a stopped or crashed run")
+    resume.add_argument("run", help="run directory or name")
+    resume.add_argument("--runs-dir", type=Path, default=Path("runs"))
+    resume.set_defaults(handler=resume_run)
+
+
+def start(args: argparse.Namespace) -> int:
+    overrides = {
+        "task": args.task, "budget": args.budget, "experiments": args.experiments, "workers": args.workers,
+        "devices": args.devices.split(",") if args.devices else None, "review": args.review, "name": args.name,
+        "runs_dir": str(args.runs_dir) if args.runs_dir else None, "seed": args.seed,
+        "data": str(args.data) if args.data else None,
+        "llm.models.default": args.llm, "llm.api_base": args.api_base,
+    }
+    config = load_config(args.config, overrides)
+    if args.offline:
+        config = config.model_copy(update={"llm": None})
+    _validate(config)
+    name, run_dir = new_run_dir(config)
+    print(f"run {name} in {run_dir} ({'LLM: ' + config.llm.models['default'] if config.llm else 'offline researcher'})")
+    return _drive(config.model_copy(update={"name": name}), run_dir)
+
+
+def resume_run(args: argparse.Namespace) -> int:
+    run_dir = find_run(args.run, args.runs_dir)
+    config = load_run_config(run_dir)
+    print(f"resuming run {config.name} in {run_dir}")
+    return _drive(config, run_dir)
+
+
+def _validate(config) -> None:
+    from evaluator.budgets import get_budget
+    from evaluator.tasks import get_task
+
+    try:
+        get_task(config.task)
+        get_budget(config.task, config.budget)
+    except (KeyError, ValueError) as error:
+        raise UsageError(error.args[0] if error.args else str(error)) from error
+    if config.data is not None and not config.data.exists():
+        raise UsageError(f"--data {config.data} does not exist")
+
+
+def _summary(progress: Progress) -> str:
+    lines = [progress_line(progress)]
+    if progress.stopped:
+        lines.append(f"stopped: {progress.stopped}")
+    return "\n".join(lines)
+
+
+def _drive(config, run_dir: Path) -> int:
+    with open_session(config, run_dir) as (lab, graph):
+        driver = Driver(lab, graph, on_progress=print_progress)
+        try:
+            progress = driver.run()
+        except BaselineFailed as error:
+            print(f"run stopped: {error}")
+            return 1
+        except KeyboardInterrupt:
+            print(f"\nstopped cleanly; `archlab resume {run_dir}` continues")
+            return 130
+    print(_summary(progress))
+    print(f"archive: {run_dir}; `archlab status {run_dir}` or `archlab ls {run_dir}` for details")
+    return 0

@@ -1,0 +1,81 @@
+"""The fixed model around a candidate mixer, so candidates differ only in how tokens mix.
+
+Token embedding, `n_layers` pre-norm residual blocks `x + mixer(norm(x))`, `x + mlp(norm(x))`,
+a final norm and an output head tied to the embedding. No positional embedding: order is the
+mixer's business. The backbone returns logits; the loss is the harness's.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from evaluator.budgets import Budget
+
+MixerFactory = Callable[[], nn.Module]
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, d_model: int, eps: float = 1e-6):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(d_model))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        variance = x.float().pow(2).mean(dim=-1, keepdim=True)
+        return (x.float() * torch.rsqrt(variance + self.eps)).to(x.dtype) * self.weight
+
+
+class MLP(nn.Module):
+    def __init__(self, d_model: int, ratio: int):
+        super().__init__()
+        self.up = nn.Linear(d_model, ratio * d_model, bias=False)
+        self.down = nn.Linear(ratio * d_model, d_model, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.down(F.gelu(self.up(x)))
+
+
+class Block(nn.Module):
+    def __init__(self, mixer: nn.Module, d_model: int, mlp_ratio: int):
+        super().__init__()
+        self.mixer_norm, self.mixer = RMSNorm(d_model), mixer
+        self.mlp_norm, self.mlp = RMSNorm(d_model), MLP(d_model, mlp_ratio)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.mixer(self.mixer_norm(x))
+        return x + self.mlp(self.mlp_norm(x))
+
+
+class Backbone(nn.Module):
+    def __init__(self, make_mixer: MixerFactory, vocab_size: int, d_model: int, n_layers: int, mlp_ratio: int):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, d_model)
+        self.blocks = nn.ModuleList(Block(make_mixer(), d_model, mlp_ratio) for _ in range(n_layers))
+        self.final_norm = RMSNorm(d_model)
+        self._init_own_weights(n_layers)
+
+    def _init_own_weights(self, n_layers: int) -> None:
+        """GPT-2 style init of the backbone's layers; the mixers keep the init their authors chose."""
+        nn.init.normal_(self.embedding.weight, std=0.02)
+        for block in self.blocks:
+            nn.init.normal_(block.mlp.up.weight, std=0.02)
+            nn.init.normal_(block.mlp.down.weight, std=0.02 / math.sqrt(2 * n_layers))
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        x = self.embedding(tokens)
+        for block in self.blocks:
+            x = block(x)
+        return F.linear(self.final_norm(x), self.embedding.weight)
+
+
+def build_model(make_mixer: MixerFactory, vocab_size: int, budget: Budget) -> Backbone:
+    return Backbone(make_mixer, vocab_size, budget.d_model, budget.n_layers, budget.mlp_ratio)
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Distinct parameters (the tied head is the embedding, counted once)."""
+    return sum(p.numel() for p in module.parameters())

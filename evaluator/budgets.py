@@ -1,0 +1,106 @@
+"""How much one evaluation may spend, as named presets per task.
+
+`smoke` is for tests and the coder's repair loop (a whole evaluation in seconds on one core),
+`cpu` judges candidates on a laptop-class machine (one to two minutes each), `gpu` on one
+H100 (a few minutes, a larger model). The mqar `cpu` preset is tuned so that softmax attention
+clearly beats plain linear attention on recall: a budget that cannot tell them apart cannot
+rank candidates either.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from evaluator.tasks.bytelm import ByteLMConfig
+from evaluator.tasks.mqar import MQARConfig
+
+GIB = 2**30
+
+
+@dataclass(frozen=True)
+class Budget:
+    name: str
+    task: str
+    task_config: MQARConfig | ByteLMConfig
+    # model: the fixed backbone around the candidate mixer
+    d_model: int
+    n_layers: int
+    n_heads: int
+    mlp_ratio: int
+    # training recipe
+    batch_size: int
+    seq_lens: tuple[int, ...]       # training lengths; step i uses seq_lens[i % len]
+    steps: int
+    lr: float
+    warmup_steps: int
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0
+    log_every: int = 10             # loss-curve resolution; the only steps that sync with the device
+    explode_factor: float = 4.0     # loss above this many times ln(vocab) counts as diverged
+    # evaluation and measurements
+    eval_batches: int = 4
+    latency_lengths: tuple[int, ...] = (256, 1024)
+    latency_repeats: int = 5
+    # checks
+    check_seq_len: int = 64
+    complexity_lengths: tuple[int, ...] = (512, 1024, 2048, 4096)
+    complexity_seconds: float = 20.0   # the complexity check gives up (too slow) past this
+    # limits
+    max_parameters: int = 2_000_000
+    wall_seconds: float = 120.0        # the worker's whole run; the sandbox kills it at this + grace
+    check_seconds: float = 60.0        # checks 2-6 together; an endless forward is cut here
+    train_wall_fraction: float = 0.6   # training stops early past this share of wall_seconds
+    memory_bytes: int = 6 * GIB
+
+
+_PRESETS: dict[tuple[str, str], Budget] = {}
+
+
+def _register(budget: Budget) -> None:
+    _PRESETS[(budget.task, budget.name)] = budget
+
+
+_MQAR_SMOKE = Budget(
+    name="smoke", task="mqar", task_config=MQARConfig(vocab_size=64, kv_pairs=(4, 8)),
+    d_model=32, n_layers=2, n_heads=2, mlp_ratio=2, batch_size=16, seq_lens=(32, 64), steps=30,
+    lr=3e-3, warmup_steps=5, log_every=5, eval_batches=2, latency_lengths=(64, 256), latency_repeats=2,
+    check_seq_len=32, complexity_lengths=(256, 512, 1024, 2048), complexity_seconds=8.0,
+    max_parameters=200_000, wall_seconds=60.0, check_seconds=20.0, memory_bytes=3 * GIB)
+_register(_MQAR_SMOKE)
+_register(replace(_MQAR_SMOKE, task="bytelm", task_config=ByteLMConfig(corpus_bytes=256 * 2**10),
+                  seq_lens=(64,), batch_size=8))
+
+_MQAR_CPU = Budget(
+    name="cpu", task="mqar", task_config=MQARConfig(vocab_size=128, kv_pairs=(8, 16)),
+    d_model=64, n_layers=2, n_heads=2, mlp_ratio=2, batch_size=32, seq_lens=(64, 128), steps=600,
+    lr=3e-3, warmup_steps=50, log_every=20, eval_batches=8, latency_lengths=(256, 1024, 4096),
+    complexity_lengths=(256, 512, 1024, 2048), max_parameters=2_000_000, wall_seconds=150.0,
+    check_seconds=60.0, memory_bytes=6 * GIB)
+_register(_MQAR_CPU)
+_register(replace(_MQAR_CPU, task="bytelm", task_config=ByteLMConfig(corpus_bytes=4 * 2**20),
+                  seq_lens=(128,), batch_size=32, steps=500, lr=3e-3))
+
+_MQAR_GPU = Budget(
+    name="gpu", task="mqar", task_config=MQARConfig(vocab_size=8192, kv_pairs=(16, 32, 64)),
+    d_model=256, n_layers=4, n_heads=4, mlp_ratio=4, batch_size=128, seq_lens=(128, 256, 512),
+    steps=3000, lr=1e-3, warmup_steps=200, log_every=50, eval_batches=16,
+    latency_lengths=(1024, 4096, 16384), complexity_lengths=(2048, 4096, 8192, 16384),
+    max_parameters=20_000_000, wall_seconds=600.0, check_seconds=120.0, memory_bytes=32 * GIB)
+_register(_MQAR_GPU)
+_register(replace(_MQAR_GPU, task="bytelm", task_config=ByteLMConfig(corpus_bytes=16 * 2**20),
+                  d_model=512, n_layers=6, n_heads=8, seq_lens=(1024,), batch_size=32, steps=4000,
+                  lr=1e-3, max_parameters=40_000_000))
+
+
+def list_budgets(task: str | None = None) -> list[tuple[str, str]]:
+    return sorted(key for key in _PRESETS if task is None or key[0] == task)
+
+
+def get_budget(task: str, name: str) -> Budget:
+    try:
+        return _PRESETS[(task, name)]
+    except KeyError:
+        known_tasks = sorted({t for t, _ in _PRESETS})
+        if task not in known_tasks:
+            raise ValueError(f"no budgets for task {task!r}; known tasks: {', '.join(known_tasks)}") from None
+        names = ", ".join(n for t, n in list_budgets(task))
+        raise ValueError(f"unknown budget {name!r} for task {task!r}; choose one of: {names}") from None

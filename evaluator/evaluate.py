@@ -1,0 +1,171 @@
+"""The orchestrator's side of one evaluation: screen, sandbox the worker, classify, write `eval.json`.
+
+Candidate code is never imported here. The candidate's source is screened statically; if it
+passes, it is copied with a spec into a fresh work directory and the worker runs on it in the
+sandbox. The worker's answer is accepted only from `result-<nonce>.json` (the nonce left the
+disk before candidate code ran); everything else is classified from how the sandbox ended.
+`eval.json` is written here, in the out directory, never by the worker.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from evaluator.budgets import Budget, get_budget
+from evaluator.families.mixer import ALLOWED_IMPORTS
+from evaluator.records import CheckResult, EvalResult, Status
+from evaluator.references import get_reference, list_references
+from evaluator.spec import CANDIDATE_NAME, SPEC_NAME, WorkerSpec, result_name
+from evaluator.tasks import get_task
+from sandbox.job import Limits, SandboxJob, SandboxOutcome
+from sandbox.runner import run_sandboxed
+from sandbox.screen import screen_source
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+GRACE_SECONDS = 30.0          # beyond the budget's wall time: interpreter start-up and writing the result
+GPU_MEMORY_FRACTION = 0.9     # the worker caps itself to this share of its GPU
+LOG_TAIL_CHARS = 4000
+OOM_MARKERS = ("MemoryError", "out of memory", "can't allocate memory")
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    path: Path
+    complexity_exempt: bool  # only a reference the project marks quadratic (the quality ceiling)
+
+
+def resolve_target(target: Path | str) -> Target:
+    """A candidate file, or a reference by name; exemption comes from the reference list, never the file."""
+    quadratic = {ref.path.resolve(): ref.quadratic for ref in list_references()}
+    path = Path(target)
+    if path.is_file():
+        return Target(path, quadratic.get(path.resolve(), False))
+    try:
+        reference = get_reference(str(target))
+    except KeyError:
+        names = ", ".join(sorted(ref.name for ref in list_references()))
+        raise FileNotFoundError(f"{target!r} is neither a candidate file nor a reference; references: {names}") from None
+    return Target(reference.path, reference.quadratic)
+
+
+def evaluate(target: Path | str, task: str, budget: str = "smoke", device: str = "cpu", seed: int = 0,
+             out_dir: Path | None = None, data: Path | None = None, threads: int | None = None) -> EvalResult:
+    """Evaluate one candidate file (or reference name) on `task` within `budget`; writes out_dir/eval.json."""
+    started = time.perf_counter()
+    task_spec, budget_spec = get_task(task), get_budget(task, budget)
+    resolved = resolve_target(target)
+    source = resolved.path.read_text(encoding="utf-8", errors="replace")
+    candidate_hash = hashlib.sha256(resolved.path.read_bytes()).hexdigest()
+    if data is not None:
+        data = Path(data).resolve()
+        task_spec.make_data(budget_spec, seed, data)  # a bad --data fails here, before anything is spawned
+    out_dir = Path(out_dir) if out_dir else Path("runs") / "evals" / f"{candidate_hash[:12]}-{task}-{budget}-{seed}"
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    screen = screen_source(source, ALLOWED_IMPORTS)
+    screen_check = CheckResult("screen", screen.passed, screen.reason,
+                               {"problems": [dataclasses.asdict(p) for p in screen.problems]},
+                               time.perf_counter() - started)
+    if not screen.passed:
+        result = EvalResult(Status.INVALID, screen.reason, task, budget, device, seed, candidate_hash,
+                            checks=[screen_check])
+    else:
+        result = _run_worker(resolved, task, budget_spec, device, seed, data, threads, out_dir)
+        result.checks.insert(0, screen_check)
+    result.candidate_hash = candidate_hash
+    result.budget_spec = dataclasses.asdict(budget_spec)
+    result.timings["total"] = time.perf_counter() - started
+    (out_dir / "eval.json").write_text(result.to_json())
+    return result
+
+
+def _run_worker(target: Target, task: str, budget: Budget, device: str, seed: int, data: Path | None,
+                threads: int | None, out_dir: Path) -> EvalResult:
+    work_dir = Path(tempfile.mkdtemp(prefix="archlab-eval-"))
+    try:
+        nonce = secrets.token_hex(16)
+        shutil.copyfile(target.path, work_dir / CANDIDATE_NAME)
+        on_gpu = device.startswith("cuda")
+        threads = threads or (2 if on_gpu else len(os.sched_getaffinity(0)))
+        WorkerSpec(task=task, budget=budget.name, seed=seed, device="cuda" if on_gpu else "cpu", nonce=nonce,
+                   complexity_exempt=target.complexity_exempt, data_path=str(data) if data else None,
+                   threads=threads, gpu_memory_fraction=GPU_MEMORY_FRACTION if on_gpu else None,
+                   ).write(work_dir / SPEC_NAME)
+        job = SandboxJob(
+            argv=[sys.executable, "-m", "evaluator.worker", SPEC_NAME], work_dir=work_dir,
+            limits=Limits(wall_seconds=budget.wall_seconds + GRACE_SECONDS, memory_bytes=budget.memory_bytes,
+                          gpu_memory_fraction=GPU_MEMORY_FRACTION if on_gpu else None),
+            readonly_paths=(PROJECT_ROOT, *([data] if data else [])),
+            env={"PYTHONPATH": str(PROJECT_ROOT),
+                 **{name: str(threads) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}},
+            device=_sandbox_device(device))
+        submitted = time.time()
+        outcome = run_sandboxed(job)
+        for log in (outcome.stdout_path, outcome.stderr_path):
+            if Path(log).is_file():
+                shutil.copyfile(log, out_dir / Path(log).name)
+        result = classify(outcome, work_dir / result_name(nonce), task, budget, device, seed)
+        first_step = result.timings.pop("first_step_epoch", None)
+        if first_step:
+            result.timings["submit_to_first_step"] = first_step - submitted
+        result.timings["sandbox"] = outcome.wall_seconds
+        return result
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def _sandbox_device(device: str) -> str:
+    if device == "cuda":
+        return "cuda:0"
+    if device == "cpu" or (device.startswith("cuda:") and device[5:].isdigit()):
+        return device
+    raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+
+
+def classify(outcome: SandboxOutcome, result_file: Path, task: str, budget: Budget, device: str,
+             seed: int) -> EvalResult:
+    """The worker's own result when it wrote one, else a status read from how the sandbox ended."""
+    log_tail = _log_tail(outcome)
+    if result_file.is_file():
+        try:
+            result = EvalResult.from_dict(json.loads(result_file.read_text()))
+        except (ValueError, TypeError, KeyError) as error:
+            return _failed(Status.CRASHED, f"the worker's result file is unreadable ({error})", task, budget,
+                           device, seed, outcome, log_tail)
+        result.isolation, result.log_tail = outcome.isolation, log_tail
+        return result
+    limit = budget.wall_seconds + GRACE_SECONDS
+    if outcome.timed_out:
+        return _failed(Status.TIMEOUT, f"the worker was killed after {outcome.wall_seconds:.0f} s, at the wall limit of "
+                       f"{limit:g} s (budget {budget.wall_seconds:g} s + {GRACE_SECONDS:g} s grace): an endless loop "
+                       "or a far too slow candidate", task, budget, device, seed, outcome, log_tail)
+    if outcome.memory_exceeded or any(marker in outcome.stderr_tail for marker in OOM_MARKERS):
+        return _failed(Status.OOM, f"the worker ran out of memory (limit {budget.memory_bytes / 2**30:.1f} GiB) "
+                       "and was stopped before writing a result", task, budget, device, seed, outcome, log_tail)
+    ending = f"signal {outcome.signal}" if outcome.signal else f"exit code {outcome.exit_code}"
+    last_lines = "\n".join(outcome.stderr_tail.strip().splitlines()[-5:])
+    return _failed(Status.CRASHED, f"the worker ended with {ending} without writing a result; last lines of "
+                   f"its stderr:\n{last_lines}", task, budget, device, seed, outcome, log_tail)
+
+
+def _failed(status: Status, reason: str, task: str, budget: Budget, device: str, seed: int,
+            outcome: SandboxOutcome, log_tail: str) -> EvalResult:
+    return EvalResult(status, reason, task, budget.name, device, seed, candidate_hash="",
+                      isolation=outcome.isolation, log_tail=log_tail)
+
+
+def _log_tail(outcome: SandboxOutcome) -> str:
+    """The last lines of the worker's stdout and stderr, each truncated: only a log, never parsed as a result."""
+    parts = []
+    for name, text in (("stdout", outcome.stdout_tail), ("stderr", outcome.stderr_tail)):
+        if text:
+            parts.append(f"--- {name} (last {min(len(text), LOG_TAIL_CHARS)} chars)\n{text[-LOG_TAIL_CHARS:]}")
+    return "\n".join(parts)

@@ -1,0 +1,134 @@
+"""The training loop: one plain, readable loop in the style of a minimal GPT training script.
+
+AdamW with linear warmup and cosine decay, gradient clipping, bf16 autocast on CUDA, and the
+loss computed here from the logits with the task's mask. The loop syncs with the device only
+at logging steps (every `log_every`), where it records the loss curve and stops on a
+non-finite or exploding loss; it stops early, and says so, when the wall budget runs out.
+"""
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from evaluator.budgets import Budget
+from evaluator.candidate_loader import CandidateError, blame_candidate, describe_failure, is_out_of_memory
+from evaluator.measure import autocast_for, synchronize
+from evaluator.tasks.base import IGNORE_INDEX, Batch, Task, TaskData
+
+MIN_LR_FRACTION = 0.1  # cosine decay ends at this share of the peak learning rate
+
+
+@dataclass
+class TrainResult:
+    loss_curve: list[tuple[int, float]] = field(default_factory=list)
+    steps_done: int = 0
+    stopped_early: bool = False     # the wall budget ran out before `budget.steps`
+    diverged: str = ""              # why training was stopped as diverged; empty otherwise
+    tokens_per_second: float = 0.0  # measured from the end of step 0 (which pays for warm-up)
+    seconds: float = 0.0
+    first_step_at: float = 0.0      # time.time() when step 0 began
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def learning_rate(step: int, budget: Budget) -> float:
+    """Linear warmup to budget.lr, then cosine decay to MIN_LR_FRACTION of it at the last step."""
+    if step < budget.warmup_steps:
+        return budget.lr * (step + 1) / budget.warmup_steps
+    progress = (step - budget.warmup_steps) / max(1, budget.steps - budget.warmup_steps)
+    return budget.lr * (MIN_LR_FRACTION + (1 - MIN_LR_FRACTION) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
+
+
+def make_optimizer(model: nn.Module, budget: Budget, device: torch.device) -> torch.optim.AdamW:
+    """AdamW; matrices decay, vectors and scalars (norms, biases, gates, rates) do not."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": budget.weight_decay},
+              {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=budget.lr, betas=(0.9, 0.95), fused=device.type == "cuda")
+
+
+def masked_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean next-token cross-entropy over the positions the task scores (targets != IGNORE_INDEX)."""
+    return F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=IGNORE_INDEX)
+
+
+def train(model: nn.Module, train_batch: Callable[[int], Batch], budget: Budget, device: torch.device,
+          deadline: float, vocab_size: int, candidate: Path) -> TrainResult:
+    """Train `model` in place for budget.steps or until time.perf_counter() passes `deadline`."""
+    result = TrainResult()
+    optimizer = make_optimizer(model, budget, device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    explode_above = budget.explode_factor * math.log(vocab_size)
+    tokens_after_first, timer_start = 0, 0.0
+    model.train()
+    result.first_step_at = time.time()
+    start = time.perf_counter()
+    step = 0
+    try:
+        for step in range(budget.steps):
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(step, budget)
+            batch = train_batch(step).to(device)
+            with autocast_for(device):
+                logits = model(batch.inputs)
+            loss = masked_cross_entropy(logits, batch.targets)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, budget.grad_clip)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            result.steps_done = step + 1
+            tokens_after_first += batch.tokens if step > 0 else 0
+
+            if step % budget.log_every == 0 or step == budget.steps - 1:
+                value = loss.item()  # the only sync with the device
+                result.loss_curve.append((step, value))
+                result.diverged = divergence(step, value, explode_above, result.loss_curve)
+                if result.diverged:
+                    break
+                if step == 0:
+                    timer_start = time.perf_counter()
+            if time.perf_counter() > deadline:
+                result.stopped_early = step + 1 < budget.steps
+                break
+    except Exception as error:  # noqa: BLE001 - candidate code runs inside the forward and backward
+        if is_out_of_memory(error):
+            raise
+        raise CandidateError(describe_failure(error, candidate, f"training step {step}")) from error
+    synchronize(device)
+    end = time.perf_counter()
+    result.seconds = end - start
+    if tokens_after_first and end > timer_start > 0:
+        result.tokens_per_second = tokens_after_first / (end - timer_start)
+    return result
+
+
+def divergence(step: int, loss: float, explode_above: float, curve: list[tuple[int, float]]) -> str:
+    """Why this logged loss means training diverged, or '' when it is fine."""
+    previous = f" (previous logged loss {curve[-2][1]:.4g} at step {curve[-2][0]})" if len(curve) > 1 else ""
+    if not math.isfinite(loss):
+        return f"training loss is {loss} at step {step}{previous}: the model produced non-finite values"
+    if loss > explode_above:
+        return (f"training loss exploded to {loss:.4g} at step {step}{previous}, above {explode_above:.3g} "
+                "(a uniform guess scores ln(vocab)): outputs are probably unnormalised or growing")
+    return ""
+
+
+def held_out_metrics(model: nn.Module, task: Task, data: TaskData, device: torch.device,
+                     candidate: Path) -> dict[str, Any]:
+    """The task's metrics of the trained model, in eval mode, as it will be used."""
+    model.eval()
+    with torch.no_grad(), autocast_for(device), blame_candidate(candidate, "evaluation"):
+        return task.metrics(model, data, device)

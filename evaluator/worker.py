@@ -1,0 +1,219 @@
+"""The sandboxed evaluation of one candidate: `python -m evaluator.worker SPEC_JSON_PATH`.
+
+Runs inside the sandbox with the work directory as cwd: reads the spec and deletes it (the
+nonce must be gone before candidate code runs), loads the candidate, runs checks 2-6, trains,
+computes the held-out metrics, re-checks the trained model, measures cost, and writes a
+partial EvalResult to `result-<nonce>.json`. Every failure becomes a status with a reason;
+the worker itself stops at its wall budget, leaving the sandbox's kill as the backstop.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+import signal
+import sys
+import time
+import traceback
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator
+
+import torch
+
+from evaluator.backbone import build_model
+from evaluator.budgets import Budget, get_budget
+from evaluator.candidate_loader import (CandidateError, blame_candidate, describe_failure, is_out_of_memory,
+                                       load_mixer_class)
+from evaluator.checks import (check_batch_independence, check_causality, check_complexity, check_forward,
+                              check_instantiate, check_trained_causality)
+from evaluator.harness import held_out_metrics, seed_everything, train
+from evaluator.integrity import replaced_since, take_snapshot
+from evaluator.measure import forward_latency_ms, peak_memory_bytes, reset_peak_memory
+from evaluator.records import CheckResult, EvalResult, Status
+from evaluator.spec import WorkerSpec, result_name, write_atomically
+from evaluator.tasks import Task, get_task
+
+
+class Deadline(BaseException):
+    """Raised by the alarm; a BaseException so that candidate `except Exception` cannot swallow it."""
+
+
+@contextmanager
+def deadline(seconds: float) -> Iterator[None]:
+    """Raise Deadline in the main thread once `seconds` have passed inside the block."""
+    def ring(signum: int, frame: object) -> None:
+        raise Deadline()
+    previous = signal.signal(signal.SIGALRM, ring)
+    signal.setitimer(signal.ITIMER_REAL, max(seconds, 0.01))
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def configure_device(spec: WorkerSpec) -> torch.device:
+    torch.set_num_threads(max(1, spec.threads))
+    torch.set_num_interop_threads(1)
+    device = torch.device(spec.device)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise RuntimeError("the spec asks for CUDA but this worker sees no GPU")
+        torch.cuda.set_device(device)
+        if spec.gpu_memory_fraction:
+            torch.cuda.set_per_process_memory_fraction(spec.gpu_memory_fraction, device)
+    return device
+
+
+def run_checks(result: EvalResult, checks: list[tuple[str, Callable[[], CheckResult]]], seconds: float) -> bool:
+    """Run checks in order until one fails; False (and the result's status set) on failure."""
+    started = time.perf_counter()
+    for name, check in checks:
+        try:
+            with deadline(seconds - (time.perf_counter() - started)):
+                outcome = check()
+        except Deadline:
+            result.status = Status.TIMEOUT
+            result.reason = (f"the checks did not finish within {seconds:g} s (check '{name}' was running): "
+                             "look for an endless loop or a very slow forward")
+            return False
+        result.checks.append(outcome)
+        if not outcome.passed:
+            result.status, result.reason = Status(outcome.details["status"]), outcome.reason
+            return False
+    return True
+
+
+def evaluate_candidate(spec: WorkerSpec, result: EvalResult, candidate: Path, started: float) -> None:
+    """Fill `result` in place, phase by phase; returns early at the first failure."""
+    device = configure_device(spec)
+    task: Task = get_task(spec.task)
+    budget: Budget = get_budget(spec.task, spec.budget)
+    vocab_size = task.vocab_size(budget)
+    mark = time.perf_counter()
+
+    mixer_class = load_mixer_class(candidate)  # the first moment candidate code runs
+
+    def make_mixer() -> torch.nn.Module:
+        return mixer_class(budget.d_model, budget.n_heads)
+    seed_everything(spec.seed)
+    checks = [
+        ("instantiate", lambda: check_instantiate(make_mixer, candidate, budget, vocab_size)),
+        ("forward", lambda: check_forward(make_mixer, candidate, budget)),
+        ("causality", lambda: check_causality(make_mixer, candidate, budget, spec.seed)),
+        ("batch_independence", lambda: check_batch_independence(make_mixer, candidate, budget, spec.seed)),
+        ("complexity", lambda: check_complexity(make_mixer, candidate, budget, device,
+                                                task.max_complexity_exponent, spec.complexity_exempt)),
+    ]
+    passed = run_checks(result, checks, budget.check_seconds)
+    mark = _lap(result, "checks", mark)
+    if not passed:
+        return
+
+    data = task.make_data(budget, spec.seed, Path(spec.data_path) if spec.data_path else None)
+    seed_everything(spec.seed)
+    model = build_model(make_mixer, vocab_size, budget).to(device)
+    result.parameters = sum(p.numel() for p in model.parameters())
+    reset_peak_memory(device)
+    mark = _lap(result, "data_and_model", mark)
+
+    trained = train(model, data.train_batch, budget, device, started + budget.train_wall_fraction * budget.wall_seconds,
+                    vocab_size, candidate)
+    result.loss_curve, result.train_tokens_per_second = trained.loss_curve, trained.tokens_per_second
+    result.metrics.update(train_steps=trained.steps_done, train_steps_planned=budget.steps,
+                          stopped_early=trained.stopped_early)
+    result.timings["first_step_epoch"] = trained.first_step_at
+    mark = _lap(result, "train", mark)
+    if trained.diverged:
+        result.status, result.reason = Status.DIVERGED, trained.diverged
+        return
+    if trained.stopped_early:
+        result.reason = (f"training stopped early by the wall budget after {trained.steps_done} of {budget.steps} "
+                         "steps; metrics are of the partly trained model")
+
+    metrics = held_out_metrics(model, task, data, device, candidate)
+    result.metrics.update(metrics)
+    mark = _lap(result, "eval", mark)
+    bad = [k for k, v in metrics.items() if isinstance(v, float) and not math.isfinite(v)]
+    if bad:
+        result.status, result.reason = Status.DIVERGED, f"held-out metric(s) {', '.join(bad)} are not finite"
+        return
+
+    eval_tokens = data.eval_batches()[0][1].inputs
+    trained_check = check_trained_causality(model, eval_tokens, vocab_size, candidate, spec.seed)
+    result.checks.append(trained_check)
+    if not trained_check.passed:
+        result.status, result.reason = Status(trained_check.details["status"]), trained_check.reason
+        return
+
+    result.peak_memory_bytes = peak_memory_bytes(device)
+    with blame_candidate(candidate, "the latency measurement"):
+        result.inference_latency_ms = forward_latency_ms(model, vocab_size, budget.latency_lengths,
+                                                         budget.latency_repeats, device)
+    _lap(result, "measure", mark)
+
+
+PHASES = ("checks", "data_and_model", "train", "eval", "measure")
+
+
+def _lap(result: EvalResult, phase: str, since: float) -> float:
+    now = time.perf_counter()
+    result.timings[phase] = now - since
+    print(f"[worker] {phase} done in {now - since:.2f} s", flush=True)
+    return now
+
+
+def _current_phase(result: EvalResult) -> str:
+    return next((p for p in PHASES if p not in result.timings), PHASES[-1])
+
+
+def run(spec: WorkerSpec, candidate: Path, started: float) -> EvalResult:
+    """Evaluate and classify every way it can end."""
+    budget_seconds = get_budget(spec.task, spec.budget).wall_seconds
+    result = EvalResult(status=Status.OK, reason="", task=spec.task, budget=spec.budget, device=spec.device,
+                        seed=spec.seed, candidate_hash=hashlib.sha256(candidate.read_bytes()).hexdigest())
+    untouched = take_snapshot()  # before any candidate code runs
+    try:
+        with deadline(budget_seconds - (time.perf_counter() - started)):
+            evaluate_candidate(spec, result, candidate, started)
+    except Deadline:
+        result.status = Status.TIMEOUT
+        result.reason = (f"the evaluation did not finish within the wall budget of {budget_seconds:g} s "
+                         f"(phase '{_current_phase(result)}' was running)")
+    except CandidateError as error:
+        # Before any check passed the candidate is malformed; later, it broke while training or evaluating.
+        result.status = Status.INVALID if not result.checks else Status.CRASHED
+        result.reason = error.reason
+    except Exception as error:  # noqa: BLE001 - every ending becomes a status
+        traceback.print_exc()
+        if is_out_of_memory(error):
+            result.status = Status.OOM
+            result.reason = f"ran out of memory in phase '{_current_phase(result)}': " + describe_failure(
+                error, candidate, "the candidate")
+        else:
+            result.status = Status.CRASHED
+            result.reason = f"the worker failed in phase '{_current_phase(result)}': {type(error).__name__}: {error}"
+    replaced = replaced_since(untouched)
+    if replaced:
+        result.status = Status.INVALID
+        result.reason = (f"candidate code replaced {', '.join(replaced[:5])} in the worker process: candidates "
+                         "must not patch the harness or torch; no metric of this run can be trusted")
+    return result
+
+
+def main(argv: list[str]) -> int:
+    started = time.perf_counter()
+    if len(argv) != 1:
+        print("usage: python -m evaluator.worker SPEC_JSON_PATH", file=sys.stderr)
+        return 2
+    spec_path = Path(argv[0])
+    spec = WorkerSpec.read(spec_path)
+    spec_path.unlink()  # the nonce leaves the disk before any candidate code runs
+    candidate = Path(spec.candidate).resolve()
+    result = run(spec, candidate, started)
+    write_atomically(Path.cwd() / result_name(spec.nonce), result.to_json())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

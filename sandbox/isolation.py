@@ -1,0 +1,167 @@
+"""Which isolation a job gets here, and the launch plan (command, environment, pre-exec step) that applies it.
+
+Layers, strongest first, each used where it works on this machine:
+
+- bubblewrap: private network, pid, ipc, uts and cgroup namespaces (and a user namespace where
+  bubblewrap can make one), all capabilities dropped, the filesystem read-only except the job's
+  work directory, a private /tmp; it dies with its parent (see `bubblewrap.py`).
+- cgroup v1 (pids, memory): a fresh cgroup per job bounds the number of processes and threads and
+  the memory of the whole process tree; its members are killed as a whole when the job ends.
+- always: rlimits (address space except on CUDA, processes, file size, CPU time, no core dumps,
+  256 open files), an own session and process group killed as a whole, death with the
+  orchestrator, an allowlisted environment, and the work directory as cwd and HOME.
+
+The fallback, where bubblewrap is missing or broken, does NOT cover:
+- network: a job can open sockets, to the internet and to services on localhost;
+- filesystem: a job can read and write whatever the orchestrator's user can (RLIMIT_FSIZE only
+  caps each file's size), including other runs, the archive and credentials files;
+- processes: a job sees every process of the machine, can read the environment of those of the
+  same user (/proc/PID/environ: the orchestrator's API keys) and can signal them.
+Without writable cgroups it does not cover either:
+- whole-tree memory: RLIMIT_AS caps each process, not the sum over a job's children;
+- fork bombs when running as root, who is exempt from RLIMIT_NPROC;
+- children that leave the job's session (`setsid`): they survive the kill on timeout.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from sandbox.bubblewrap import BwrapProbe, bwrap_argv, probe_bwrap
+from sandbox.cgroups import CgroupParents, JobCgroup, find_cgroup_parents
+from sandbox.job import SandboxJob
+from sandbox.process_setup import (
+    available_cpus,
+    job_environment,
+    make_preexec,
+    processes_of_current_user,
+    resource_limits,
+)
+
+FALLBACK_GAPS = (
+    "no network isolation: a job can open sockets, including to services on localhost",
+    "no filesystem isolation: a job can read and write whatever the orchestrator's user can "
+    "(RLIMIT_FSIZE only caps file sizes)",
+    "no process isolation: a job sees every process, can read the environment of those of the same user "
+    "(/proc/PID/environ, including the orchestrator's API keys) and can signal them",
+)
+NO_CGROUP_GAPS = (
+    "no whole-tree memory limit: RLIMIT_AS caps each process, not the sum over its children",
+    "no fork-bomb guard for root (root ignores RLIMIT_NPROC)",
+    "children that leave the job's session (setsid) survive the kill on timeout",
+)
+
+
+class SandboxError(RuntimeError):
+    """The sandbox could not do its job (e.g. processes of a job survived SIGKILL)."""
+
+
+@dataclass(frozen=True)
+class IsolationReport:
+    level: str          # "strong" (bubblewrap and cgroups), "partial" (one of them) or "weak" (rlimits only)
+    layers: list[str]
+    missing: list[str]
+    notes: list[str]
+
+
+@dataclass(frozen=True)
+class LaunchPlan:
+    """Everything `subprocess.Popen` needs for one job, plus how to end it and read its fate."""
+
+    argv: list[str]
+    env: dict[str, str]
+    cwd: str
+    preexec: Callable[[], None]
+    cgroup: JobCgroup | None
+    under_bwrap: bool
+
+    def terminate(self, process: subprocess.Popen) -> None:
+        """Kill whatever is left of the job: its process group, then every member of its cgroup.
+
+        Called before the first process is reaped, so its pid still names the job's group.
+        """
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass  # the whole group is gone already
+        process.wait()
+        if self.cgroup is not None and not self.cgroup.kill_all():
+            raise SandboxError(f"processes of the job survived SIGKILL: {self.cgroup.members()}")
+
+    def memory_exceeded(self) -> bool:
+        return self.cgroup is not None and self.cgroup.memory_exceeded()
+
+    def exit_status(self, returncode: int) -> tuple[int | None, int | None]:
+        """(exit code, signal). bubblewrap reports a job killed by signal N as exit code 128 + N."""
+        if returncode < 0:
+            return None, -returncode
+        if self.under_bwrap and 128 < returncode < 128 + signal.NSIG:
+            return None, returncode - 128
+        return returncode, None
+
+
+class Isolation:
+    """The isolation policy: which layers to use. Probed once, when constructed; then immutable.
+
+    `prefer_bwrap=False` or `use_cgroups=False` force the weaker layers (tests, or a machine where
+    a layer misbehaves); a layer asked for but not working is reported in `report().missing`.
+    """
+
+    def __init__(self, *, prefer_bwrap: bool = True, use_cgroups: bool = True, bwrap_program: str = "bwrap"):
+        turned_off = "turned off by the policy"
+        self.bwrap: BwrapProbe = probe_bwrap(bwrap_program) if prefer_bwrap else BwrapProbe(None, turned_off)
+        self.cgroups: CgroupParents = find_cgroup_parents() if use_cgroups else CgroupParents(None, None, (turned_off,))
+
+    @property
+    def name(self) -> str:
+        """Short label recorded with every outcome, e.g. "bubblewrap+cgroup+rlimits"."""
+        layers = (["bubblewrap"] if self.bwrap.program else []) + (["cgroup"] if self.cgroups.available else [])
+        return "+".join([*layers, "rlimits"])
+
+    def report(self) -> IsolationReport:
+        layers, missing, notes = [], [], []
+        if self.bwrap.program:
+            layers.append("bubblewrap")
+        else:
+            missing.append("bubblewrap")
+            notes.append(f"bubblewrap: {self.bwrap.problem}")
+            notes.extend(FALLBACK_GAPS)
+        for controller, parent in (("pids", self.cgroups.pids), ("memory", self.cgroups.memory)):
+            (layers if parent else missing).append(f"cgroup-{controller}")
+        notes.extend(f"cgroups: {problem}" for problem in self.cgroups.problems)
+        if not self.cgroups.available:
+            notes.extend(NO_CGROUP_GAPS)
+        layers += ["rlimits", "own-session", "env-allowlist"]
+        strong_layers = int(bool(self.bwrap.program)) + int(self.cgroups.available)
+        level = ("weak", "partial", "strong")[strong_layers]
+        return IsolationReport(level=level, layers=layers, missing=missing, notes=notes)
+
+    @contextmanager
+    def launch(self, job: SandboxJob) -> Iterator[LaunchPlan]:
+        """A plan for one job; its cgroup exists for the duration of the block and is removed after."""
+        cgroup = (JobCgroup.create(self.cgroups, job.limits.max_processes, job.limits.memory_bytes)
+                  if self.cgroups.available else None)
+        try:
+            cpus = available_cpus()
+            rlimits = resource_limits(job.limits, job.device, cpus, processes_of_current_user())
+            yield LaunchPlan(
+                argv=bwrap_argv(self.bwrap.program, job) if self.bwrap.program else list(job.argv),
+                env=job_environment(job, dict(os.environ), cpus),
+                cwd=str(job.work_dir),
+                preexec=make_preexec(cgroup.procs_files if cgroup else [], rlimits),
+                cgroup=cgroup,
+                under_bwrap=self.bwrap.program is not None,
+            )
+        finally:
+            if cgroup is not None:
+                cgroup.kill_all()
+                cgroup.remove()
+
+
+def isolation_report(isolation: Isolation | None = None) -> IsolationReport:
+    """What `archlab doctor` shows: the layers active on this machine, what is missing, and why."""
+    return (isolation or Isolation()).report()

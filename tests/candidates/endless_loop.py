@@ -1,0 +1,15 @@
+"""Hangs: forward never returns."""
+import torch
+from torch import nn
+
+
+class Mixer(nn.Module):
+    def __init__(self, d_model: int, n_heads: int, **kwargs):
+        super().__init__()
+        self.proj = nn.Linear(d_model, d_model)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        steps = 0
+        while steps >= 0:
+            steps += 1
+        return self.proj(x)

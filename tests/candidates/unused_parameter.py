@@ -1,0 +1,13 @@
+"""Breaks the contract: a parameter that no gradient reaches."""
+import torch
+from torch import nn
+
+
+class Mixer(nn.Module):
+    def __init__(self, d_model: int, n_heads: int, **kwargs):
+        super().__init__()
+        self.proj = nn.Linear(d_model, d_model)
+        self.forgotten = nn.Linear(d_model, d_model)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(torch.cumsum(x, dim=1))

@@ -1,0 +1,1 @@
+"""Test helpers that are real parts (servers, fixtures), not mocks."""

@@ -1,0 +1,104 @@
+"""The training harness: schedule, masked loss, divergence, the wall budget, and that it learns."""
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from evaluator.backbone import build_model, count_parameters
+from evaluator.budgets import get_budget
+from evaluator.harness import divergence, learning_rate, masked_cross_entropy, seed_everything, train
+from evaluator.tasks import IGNORE_INDEX, Batch, get_task
+
+BUDGET = get_budget("mqar", "smoke")
+CANDIDATE = Path(__file__).with_name("candidates") / "causal_cummax.py"
+
+
+class CumsumMixer(torch.nn.Module):
+    """A small causal mixer written in the test: a running mean through a linear layer."""
+
+    def __init__(self, d_model: int, n_heads: int):
+        super().__init__()
+        self.proj = torch.nn.Linear(d_model, d_model)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        steps = torch.arange(1, x.shape[1] + 1, dtype=x.dtype)[None, :, None]
+        return self.proj(torch.cumsum(x, dim=1) / steps)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Two threads on a shared two-core machine spin against each other; one is faster and steadier."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def make_model(budget=BUDGET, vocab: int = 64):
+    seed_everything(0)
+    return build_model(lambda: CumsumMixer(budget.d_model, budget.n_heads), vocab, budget)
+
+
+def test_learning_rate_warms_up_linearly_then_decays_by_cosine_to_a_tenth():
+    budget = dataclasses.replace(BUDGET, steps=100, warmup_steps=10, lr=1e-3)
+    assert learning_rate(0, budget) == pytest.approx(1e-4)
+    assert learning_rate(9, budget) == pytest.approx(1e-3)
+    assert learning_rate(55, budget) == pytest.approx(0.55e-3)
+    assert learning_rate(100, budget) == pytest.approx(1e-4)
+    assert all(learning_rate(s, budget) >= learning_rate(s + 1, budget) for s in range(10, 100))
+
+
+def test_masked_cross_entropy_ignores_unscored_positions():
+    logits = torch.randn(2, 5, 7)
+    targets = torch.full((2, 5), IGNORE_INDEX)
+    targets[0, 3], targets[1, 1] = 4, 2
+    expected = -(torch.log_softmax(logits[0, 3], -1)[4] + torch.log_softmax(logits[1, 1], -1)[2]) / 2
+    assert masked_cross_entropy(logits, targets) == pytest.approx(float(expected), rel=1e-5)
+
+
+def test_backbone_ties_the_head_to_the_embedding_and_returns_logits():
+    model = make_model()
+    assert model(torch.randint(64, (2, 9))).shape == (2, 9, 64)
+    untied = sum(p.numel() for p in model.parameters()) + model.embedding.weight.numel()
+    assert count_parameters(model) == untied - model.embedding.weight.numel()
+
+
+def test_training_lowers_the_loss_and_records_a_curve():
+    budget = dataclasses.replace(BUDGET, steps=24, log_every=8)
+    data = get_task("mqar").make_data(budget, 0)
+    result = train(make_model(budget), data.train_batch, budget, torch.device("cpu"),
+                   time.perf_counter() + 60, 64, CANDIDATE)
+    assert [step for step, _ in result.loss_curve] == [0, 8, 16, 23]
+    assert result.loss_curve[-1][1] < result.loss_curve[0][1]
+    assert result.steps_done == 24 and not result.stopped_early and not result.diverged
+    assert result.tokens_per_second > 0
+
+
+def test_training_stops_early_at_the_deadline_and_says_so():
+    budget = dataclasses.replace(BUDGET, steps=10_000)
+    data = get_task("mqar").make_data(budget, 0)
+    result = train(make_model(budget), data.train_batch, budget, torch.device("cpu"),
+                   time.perf_counter() + 1.0, 64, CANDIDATE)
+    assert result.stopped_early and 0 < result.steps_done < 10_000
+
+
+def test_training_stops_as_diverged_on_a_non_finite_loss():
+    budget = dataclasses.replace(BUDGET, steps=50, log_every=5)
+    poisoned = Batch(torch.zeros(2, 8, dtype=torch.long), torch.zeros(2, 8, dtype=torch.long))
+    model = make_model(budget)
+    with torch.no_grad():
+        model.embedding.weight[0] = float("nan")
+    result = train(model, lambda step: poisoned, budget, torch.device("cpu"), time.perf_counter() + 60, 64, CANDIDATE)
+    assert result.diverged.startswith("training loss is nan at step 0") and result.steps_done == 1
+
+
+def test_divergence_explains_an_exploding_loss_with_step_and_value():
+    assert divergence(30, 2.5, 16.6, [(20, 2.6), (30, 2.5)]) == ""
+    reason = divergence(30, 99.0, 16.6, [(20, 3.1), (30, 99.0)])
+    assert "exploded to 99 at step 30" in reason and "3.1 at step 20" in reason
+    assert "nan at step 7" in divergence(7, math.nan, 16.6, [(7, math.nan)])

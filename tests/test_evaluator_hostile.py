@@ -1,0 +1,151 @@
+"""Hostile and unusual candidates, each classified end to end through `evaluate()` in the sandbox.
+
+Every test asserts the status and that the reason carries what a person or an LLM needs to act
+on (the line, the position, the limit). Candidate files live in tests/candidates/.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import evaluator.evaluate as evaluate_module
+from evaluator.evaluate import evaluate
+from evaluator.records import EvalResult, Status
+from sandbox.screen import ScreenReport
+
+CANDIDATES = Path(__file__).with_name("candidates")
+
+
+def run(name: str, tmp_path: Path, **options) -> EvalResult:
+    result = evaluate(CANDIDATES / name, "mqar", "smoke", out_dir=tmp_path / "out", threads=1, **options)
+    written = json.loads((tmp_path / "out" / "eval.json").read_text())
+    assert written["status"] == result.status.value and written["reason"] == result.reason
+    return result
+
+
+def test_non_causal_mixer_is_leaky_with_the_leaking_position(tmp_path):
+    result = run("noncausal_mean.py", tmp_path)
+    assert result.status is Status.LEAKY
+    assert "output at position 0 changed" in result.reason
+
+
+def test_batch_mixing_mixer_is_leaky(tmp_path):
+    result = run("batch_mean.py", tmp_path)
+    assert result.status is Status.LEAKY and "only sample 1 was perturbed" in result.reason
+
+
+def test_leak_behind_a_zero_gate_is_leaky(tmp_path):
+    result = run("zero_gated_leak.py", tmp_path)
+    assert result.status is Status.LEAKY and "randomised parameters" in result.reason
+
+
+def test_leak_in_eval_mode_only_is_leaky(tmp_path):
+    result = run("eval_mode_leak.py", tmp_path)
+    assert result.status is Status.LEAKY and "eval mode" in result.reason
+
+
+@pytest.mark.slow
+def test_endless_forward_times_out_naming_the_check(tmp_path):
+    result = run("endless_loop.py", tmp_path)
+    assert result.status is Status.TIMEOUT
+    assert "check 'forward' was running" in result.reason and "20 s" in result.reason
+
+
+def test_memory_hog_is_oom(tmp_path):
+    result = run("memory_hog.py", tmp_path)
+    assert result.status is Status.OOM
+    assert "memory" in result.reason
+
+
+@pytest.mark.parametrize("name, refused", [
+    ("fork_bomb.py", "line 2: import of `os` is not allowed"),
+    ("network_call.py", "line 2: import of `socket` is not allowed"),
+    ("write_outside.py", "line 10: `open` is not allowed"),
+    ("env_secret.py", "line 2: import of `os` is not allowed"),
+    ("fake_metrics.py", "line 10: `torch.save` is not allowed"),
+    ("forge_result_files.py", "`open` is not allowed"),
+])
+def test_escape_attempts_are_invalid_by_the_screen_before_anything_runs(tmp_path, name, refused):
+    result = run(name, tmp_path)
+    assert result.status is Status.INVALID and refused in result.reason
+    assert [c.name for c in result.checks] == ["screen"] and result.isolation == ""  # nothing was spawned
+
+
+def test_forged_result_files_are_ignored_even_when_the_screen_is_bypassed(tmp_path, monkeypatch):
+    """The second line of defence: only result-<nonce>.json counts, and the nonce left the disk first."""
+    monkeypatch.setattr(evaluate_module, "screen_source", lambda source, allowed: ScreenReport(passed=True))
+    result = run("forge_result_files.py", tmp_path)
+    assert result.status is Status.OK
+    assert "forged" not in result.metrics and result.candidate_hash != "forged"
+    assert result.metrics["accuracy"] < 0.5 and result.metrics["train_steps"] == 30
+
+
+def test_secret_environment_never_reaches_the_worker(tmp_path, monkeypatch):
+    """`torch.os.environ` slips past a name-based screen; the sandbox's environment allowlist still holds."""
+    monkeypatch.setenv("ARCHLAB_TEST_SECRET", "hunter2")
+    result = run("env_secret_via_torch.py", tmp_path)
+    assert "hunter2" not in result.reason + result.log_tail
+    assert result.status is Status.OK or (result.status is Status.INVALID and "torch.os" in result.reason)
+
+
+def test_patching_torch_in_process_invalidates_the_run(tmp_path):
+    result = run("patches_harness.py", tmp_path)
+    assert result.status is Status.INVALID
+    assert "torch.Tensor.argmax" in result.reason or "torch.sys" in result.reason
+
+
+def test_exploding_mixer_is_diverged_with_the_step(tmp_path):
+    result = run("exploding.py", tmp_path)
+    assert result.status is Status.DIVERGED
+    assert "at step" in result.reason and result.loss_curve
+
+
+def test_output_flood_is_truncated_and_does_not_change_the_verdict(tmp_path):
+    result = run("print_flood.py", tmp_path)
+    assert result.status is Status.OK
+    assert len(result.log_tail) < 10_000 and "flood" in result.log_tail
+    assert (tmp_path / "out" / "stdout.log").stat().st_size <= 300 * 1024
+
+
+def test_syntax_error_is_invalid_with_the_line(tmp_path):
+    result = run("syntax_error.py", tmp_path)
+    assert result.status is Status.INVALID and "line 11" in result.reason and "syntax error" in result.reason
+
+
+def test_constructor_without_n_heads_is_invalid_with_the_expected_call(tmp_path):
+    result = run("missing_n_heads.py", tmp_path)
+    assert result.status is Status.INVALID
+    assert "Mixer(d_model=32, n_heads=2)" in result.reason and "TypeError" in result.reason
+
+
+def test_wrong_output_shape_is_invalid_with_both_shapes(tmp_path):
+    result = run("wrong_shape.py", tmp_path)
+    assert result.status is Status.INVALID and "returned shape [2, 32, 64] for input shape [2, 32, 32]" in result.reason
+
+
+def test_crash_in_forward_is_invalid_with_the_line(tmp_path):
+    result = run("raises_in_forward.py", tmp_path)
+    assert result.status is Status.INVALID and "line 13" in result.reason
+
+
+def test_oversized_mixer_is_over_budget_with_the_counts(tmp_path):
+    result = run("oversized.py", tmp_path)
+    assert result.status is Status.OVER_BUDGET and "the budget allows 200,000" in result.reason
+
+
+def test_quadratic_mixer_is_too_slow_with_the_exponent_and_the_limit(tmp_path):
+    result = run("quadratic_attention.py", tmp_path)
+    assert result.status is Status.TOO_SLOW and "grows as T^1.9" in result.reason and "limit T^1.5" in result.reason
+
+
+@pytest.mark.parametrize("name", ["causal_cummax.py", "gated_ema.py"])
+def test_unusual_but_valid_mixers_are_ok(tmp_path, name):
+    result = run(name, tmp_path)
+    assert result.status is Status.OK, result.reason
+    assert [c.name for c in result.checks] == ["screen", "instantiate", "forward", "causality", "batch_independence",
+                                               "complexity", "trained_causality"]
+    assert all(c.passed for c in result.checks)
+    assert 0.0 <= result.metrics["accuracy"] <= 1.0 and result.train_tokens_per_second > 0
+    assert set(result.inference_latency_ms) == {"64", "256"} and result.peak_memory_bytes > 0

@@ -1,0 +1,104 @@
+"""The loop's small pure pieces: routing by stage, review decisions, configuration, device slots."""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from langgraph.graph import END
+from pydantic import ValidationError
+
+from agents.graph import next_node
+from agents.review import ReviewDecision
+from agents.slots import DeviceSlots
+from archlab.config import load_config
+from archlab.errors import UsageError
+from knowledge.records import Stage
+
+
+@pytest.mark.parametrize("stage, has_proposal, expected", [
+    (Stage.PROPOSED, False, "propose"),
+    (Stage.PROPOSED, True, "code"),
+    (Stage.CODED, True, "review"),
+    (Stage.AWAITING_REVIEW, True, "review"),
+    (Stage.APPROVED, True, "evaluate"),
+    (Stage.EVALUATED, True, "analyze"),
+    (Stage.ANALYZED, True, END),
+    (Stage.FAILED, True, END),
+    (Stage.REJECTED, True, END),
+])
+def test_the_recorded_stage_decides_the_next_step(stage, has_proposal, expected):
+    assert next_node(stage, has_proposal) == expected
+
+
+def test_review_decisions_must_be_complete():
+    with pytest.raises(ValidationError, match="needs the new code"):
+        ReviewDecision(action="replace")
+    with pytest.raises(ValidationError, match="needs the idea"):
+        ReviewDecision(action="idea", note="  ")
+    with pytest.raises(ValidationError):
+        ReviewDecision(action="merge")
+    assert ReviewDecision(action="reject", note="too similar").note == "too similar"
+
+
+def test_defaults_run_offline_on_the_cpu(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = load_config(None, {})
+    assert config.llm is None and config.task == "mqar" and config.device_slots == ["cpu", "cpu"]
+
+
+def test_config_file_and_overrides(tmp_path):
+    path = tmp_path / "archlab.toml"
+    path.write_text('task = "bytelm"\nworkers = 3\n[search]\nrepair_tries = 5\n[llm]\nmodels = { default = "openai/m" }\n')
+    config = load_config(path, {"workers": 1, "search.cascade_seeds": 0, "budget": None})
+    assert (config.task, config.workers, config.search.repair_tries, config.search.cascade_seeds) == ("bytelm", 1, 5, 0)
+    assert config.llm.model_for("coder") == "openai/m"
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("workers = 0\n", "workers"),
+    ("colour = 'blue'\n", "colour"),
+    ("[search]\nstrategy = 'greedy'\n", "search.strategy"),
+    ("task = \n", "not valid TOML"),
+    ("name = 'has space'\n", "name"),
+])
+def test_bad_config_says_what_to_fix(tmp_path, text, fragment):
+    path = tmp_path / "archlab.toml"
+    path.write_text(text)
+    with pytest.raises(UsageError, match=fragment):
+        load_config(path, {})
+
+
+def test_missing_config_file_is_a_usage_error(tmp_path):
+    with pytest.raises(UsageError, match="does not exist"):
+        load_config(tmp_path / "nope.toml", {})
+
+
+def test_a_device_slot_is_held_by_one_job_at_a_time():
+    slots = DeviceSlots(["cuda:0"])
+    entered = threading.Event()
+    release = threading.Event()
+    order: list[str] = []
+
+    def first():
+        with slots.hold() as device:
+            order.append(f"first {device}")
+            entered.set()
+            release.wait(10)
+        order.append("first released")
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    entered.wait(10)
+    def second_job():
+        with slots.hold():
+            order.append("second")
+
+    second = threading.Thread(target=second_job)
+    second.start()
+    second.join(0.2)
+    assert order == ["first cuda:0"]  # the second job is still waiting for the slot
+    release.set()
+    thread.join(10)
+    second.join(10)
+    assert order == ["first cuda:0", "first released", "second"]

@@ -1,0 +1,238 @@
+"""The static screen: every refused construct names its line and says why; valid mixers pass."""
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from evaluator.families.mixer import ALLOWED_IMPORTS
+from sandbox.screen import screen_source
+
+REFERENCES = sorted(p for p in (Path(__file__).resolve().parents[1] / "evaluator" / "references").glob("*/*.py")
+                    if not p.name.startswith("_"))
+HEADER = "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n"
+BAD_LINE = 4  # the first line after HEADER
+
+# (construct on line 4, a phrase the reason must contain)
+REFUSED = {
+    "import outside the allowlist": ("import os", "import of `os` is not allowed"),
+    "from-import outside the allowlist": ("from subprocess import run", "import of `subprocess`"),
+    "relative import": ("from . import helpers", "relative imports"),
+    "star import": ("from math import *", "import *"),
+    "private module": ("import torch._dynamo", "private module"),
+    "private name import": ("from torch import _C", "private name `_C`"),
+    "torch.save": ("torch.save({}, 'x.pt')", "`torch.save`"),
+    "torch.load via from-import": ("from torch import load", "`torch.load`"),
+    "torch.hub": ("model = torch.hub.load('a', 'b')", "`torch.hub.load`"),
+    "torch.utils import": ("import torch.utils.cpp_extension", "`torch.utils.cpp_extension`"),
+    "torch.ops": ("y = torch.ops.aten.relu(x)", "`torch.ops.aten.relu`"),
+    "torch.library": ("lib = torch.library.Library('x', 'DEF')", "`torch.library.Library`"),
+    "torch.jit": ("f = torch.jit.script(g)", "`torch.jit.script`"),
+    "torch.compile": ("f = torch.compile(g)", "`torch.compile`"),
+    "torch.backends": ("torch.backends.cudnn.benchmark = True", "`torch.backends"),
+    "torch.cuda": ("ok = torch.cuda.is_available()", "`torch.cuda.is_available`"),
+    "torch.multiprocessing": ("import torch.multiprocessing as mp", "`torch.multiprocessing`"),
+    "torch.distributed": ("torch.distributed.init_process_group('gloo')", "`torch.distributed"),
+    "torch.set_default_dtype": ("torch.set_default_dtype(torch.float64)", "`torch.set_default_dtype`"),
+    "torch.set_num_threads": ("torch.set_num_threads(1)", "`torch.set_num_threads`"),
+    "torch.manual_seed": ("torch.manual_seed(0)", "seeds and random state belong to the harness"),
+    "torch.from_file": ("t = torch.from_file('/etc/passwd')", "`torch.from_file`"),
+    "storage class": ("s = torch.UntypedStorage(4)", "storages"),
+    "tofile on any object": ("x.tofile('out.bin')", "`.tofile`"),
+    "numpy escape": ("a = x.numpy()", "`.numpy`"),
+    "torch.fx": ("g = torch.fx.symbolic_trace(m)", "`torch.fx.symbolic_trace`"),
+    "torch.autograd.graph hooks": ("torch.autograd.graph.register_multi_grad_hook((x,), f)", "`torch.autograd.graph"),
+    "global module hooks": ("nn.modules.module.register_module_forward_hook(f)", "`torch.nn.modules.module"),
+    "torch.overrides": ("m = torch.overrides.TorchFunctionMode()", "`torch.overrides"),
+    "alias of torch": ("t = torch; t.save(x, 'p')", "`torch.save`"),
+    "private torch attribute": ("c = torch._C", "private attribute `_C`"),
+    "private attribute on another object": ("v = x._version", "private attribute `_version`"),
+    "dunder attribute": ("k = x.__class__", "dunder attribute `__class__`"),
+    "dunder call on a class": ("nn.Module.__init__(m)", "dunder attribute `__init__`"),
+    "dunder name": ("b = __builtins__", "`__builtins__`"),
+    "__import__": ("os = __import__('os')", "`__import__`"),
+    "open": ("f = open('/etc/passwd')", "`open` is not allowed"),
+    "eval": ("eval('1 + 1')", "`eval` is not allowed"),
+    "exec": ("exec('x = 1')", "`exec` is not allowed"),
+    "compile": ("code = compile('1', 'f', 'eval')", "`compile` is not allowed"),
+    "getattr": ("f = getattr(torch, 'save')", "`getattr` is not allowed"),
+    "setattr": ("setattr(F, 'relu', g)", "`setattr` is not allowed"),
+    "delattr": ("delattr(F, 'relu')", "`delattr` is not allowed"),
+    "globals": ("g = globals()", "`globals` is not allowed"),
+    "vars": ("v = vars(torch)", "`vars` is not allowed"),
+    "dir": ("names = dir(torch)", "`dir` is not allowed"),
+    "breakpoint": ("breakpoint()", "`breakpoint` is not allowed"),
+    "input": ("answer = input()", "`input` is not allowed"),
+    "memoryview": ("m = memoryview(b'x')", "`memoryview` is not allowed"),
+    "builtin passed as a default": ("def f(x, e=eval): return e(x)", "`eval` is not allowed"),
+    "three-argument type": ("C = type('C', (nn.Module,), {})", "type(name, bases, namespace)"),
+    "typing.get_type_hints": ("import typing; h = typing.get_type_hints(f)", "`.get_type_hints`"),
+    "frame objects": ("fr = (i for i in ()).gi_frame", "`.gi_frame`"),
+    "patching a torch function": ("F.relu = lambda x: x", "assigning to `torch.nn.functional.relu`"),
+    "patching a module constant": ("import math; math.pi = 3", "assigning to `math.pi`"),
+    "patching through an alias": ("L = nn.Linear; L.forward = None", "assigning to `torch.nn.Linear.forward`"),
+    "augmented patch": ("torch.x += 1", "assigning to `torch.x`"),
+    "deleting a module attribute": ("del torch.nn.functional.gelu", "deleting `torch.nn.functional.gelu`"),
+    "global rebinding of an import": ("def f():\n    global torch", "`global torch`"),
+    "builtin in an annotation": ("def f(x: open('/etc/passwd')): pass", "`open` is not allowed"),
+    "comprehension variable does not shadow": ("names = [0 for open in ()]; open('x')", "`open` is not allowed"),
+    "bare global does not shadow": ("def f():\n    global open\nf(); open('x')", "`open` is not allowed"),
+}
+
+
+def _problem_lines(source: str) -> dict[int, str]:
+    report = screen_source(source, ALLOWED_IMPORTS)
+    assert not report.passed
+    return {p.line: p.message for p in report.problems}
+
+
+@pytest.mark.parametrize("construct", REFUSED.values(), ids=REFUSED.keys())
+def test_refused_construct_names_its_line_and_why(construct):
+    code, phrase = construct
+    report = screen_source(HEADER + code + "\n", ALLOWED_IMPORTS)
+    assert not report.passed
+    lines_with_phrase = {p.line for p in report.problems if phrase in p.message}
+    assert lines_with_phrase and min(lines_with_phrase) >= BAD_LINE, report.reason
+    assert f"line {min(lines_with_phrase)}: " in report.reason
+
+
+def test_syntax_error_reports_the_parsers_line_and_message():
+    report = screen_source(HEADER + "x = 1\ndef f(:\n    pass\n", ALLOWED_IMPORTS)
+    assert not report.passed and report.problems[0].line == 5
+    assert report.reason.startswith("line 5: syntax error:") and "def f(:" in report.reason
+
+
+def test_oversized_file_is_refused_without_parsing():
+    report = screen_source("x = 1\n" * 40_000, ALLOWED_IMPORTS)
+    assert not report.passed and "at most 200 KB" in report.reason
+
+
+def test_null_bytes_are_refused_with_a_reason():
+    assert "cannot" in screen_source("x = 1\0", ALLOWED_IMPORTS).reason
+
+
+def test_every_problem_is_reported_in_line_order():
+    source = "import os\nimport torch\ntorch.save(1, 'p')\nf = open('x')\n"
+    lines = [p.line for p in screen_source(source, ALLOWED_IMPORTS).problems]
+    assert lines == [1, 3, 4]
+
+
+def test_the_reason_stays_short_for_a_flood_of_problems():
+    report = screen_source("import torch\n" + "torch.save(1, 'p')\n" * 100, ALLOWED_IMPORTS)
+    assert len(report.problems) == 100
+    assert report.reason.count("\n") == 20 and "80 more problems" in report.reason
+
+
+def test_allowlist_is_taken_from_the_caller():
+    assert screen_source("import einops\n", frozenset({"torch"})).reason.startswith("line 1: import of `einops`")
+    with pytest.raises(TypeError, match="allowed_imports"):
+        screen_source("import torch\n", "torch")
+
+
+BENIGN = '''
+"""A valid mixer using many allowed but unusual constructs."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache, partial, reduce
+from typing import Callable, Optional, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+
+
+@dataclass
+class Config:
+    expand: int = 2
+    sizes: list = field(default_factory=lambda: [1, 2])
+
+
+@lru_cache(maxsize=8)
+def decay_rates(n_heads: int) -> tuple:
+    return tuple(1.0 - 2.0 ** (-5 - h) for h in range(n_heads))
+
+
+class Gate(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x.sigmoid()
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        s = x.sigmoid()
+        return grad * s * (1 - s)
+
+
+class Mixer(nn.Module):
+    __constants__ = ["n_heads"]
+
+    def __init__(self, d_model: int, n_heads: int, expand: int = 2, **kwargs):
+        super().__init__()
+        self.n_heads = n_heads
+        self._cfg = Config(expand=expand)
+        self.qkv = nn.Linear(d_model, 3 * d_model, bias=False)
+        self.out = nn.Linear(d_model, d_model)
+        self.act: Callable = partial(F.gelu, approximate="tanh")
+        self.register_buffer("decay", torch.tensor(decay_rates(n_heads)), persistent=False)
+        self._reset_parameters()
+
+    def _reset_parameters(self) -> None:
+        nn.init.xavier_uniform_(self.qkv.weight)
+        with torch.no_grad():
+            self.out.weight.mul_(0.1)
+
+    def __repr__(self) -> str:
+        return f"Mixer(heads={self.n_heads})"
+
+    def forward(self, input: Tensor, state: Optional[Tuple[Tensor, Tensor]] = None) -> Tensor:
+        b, t, d = input.shape
+        h = self.n_heads
+        q, k, v = (z.view(b, t, h, d // h).transpose(1, 2) for z in self.qkv(input).chunk(3, dim=-1))
+        scores = torch.einsum("bhtd,bhsd->bhts", q, k) / math.sqrt(d // h)
+        mask = torch.ones(t, t, device=input.device, dtype=torch.bool).tril()
+        scores = scores.masked_fill(~mask, float("-inf"))
+        y = scores.softmax(-1) @ v + F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        y = Gate.apply(y.transpose(1, 2).reshape(b, t, d))
+        total = reduce(lambda a, c: a + c, [y, y]) / 2
+        if hasattr(self, "out") and isinstance(total, Tensor) and not input.is_cuda:
+            total = self.act(total)
+        with torch.autocast(device_type=input.device.type, enabled=False):
+            total = total.float().to(input.dtype)
+        return self.out(total)
+
+
+def compile(x):  # a local function may shadow a builtin's name
+    return x
+
+
+if __name__ == "__main__":
+    print(compile(Mixer(16, 2)(torch.randn(2, 5, 16)).shape), type(1))
+'''
+
+
+def test_benign_unusual_mixer_passes():
+    report = screen_source(BENIGN, ALLOWED_IMPORTS)
+    assert report.passed, report.reason
+    assert report.problems == [] and report.reason == ""
+
+
+def test_parameters_named_like_builtins_are_not_builtins():
+    source = textwrap.dedent("""
+        def forward(self, input, dir=1, vars=None):
+            return input * dir
+        open = None
+        f = lambda compile: compile + 1
+    """)
+    assert screen_source(source, ALLOWED_IMPORTS).passed
+
+
+@pytest.mark.parametrize("path", REFERENCES, ids=[p.stem for p in REFERENCES])
+def test_shipped_reference_candidates_pass(path):
+    report = screen_source(path.read_text(), ALLOWED_IMPORTS)
+    assert report.passed, f"{path.name}:\n{report.reason}"
