@@ -16,7 +16,7 @@ from typing import Callable
 from langgraph.types import Command
 
 from agents.lab import Lab, StopRequested
-from agents.llm import BudgetExhausted
+from agents.llm_config import BudgetExhausted
 from agents.offline.search import reference_genomes
 from evaluator.references import get_reference
 from knowledge.novelty import code_hash, structure_hash

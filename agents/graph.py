@@ -14,9 +14,8 @@ from langgraph.types import interrupt
 
 from agents.lab import Lab
 from agents.review import ReviewDecision, apply_review
-from agents.llm import LLMCallFailed
+from agents.llm_config import LLMCallFailed, StructuredOutputError
 from agents.steps import analyze_step, code_step, evaluate_step, fail, propose_step
-from agents.structured import StructuredOutputError
 from agents.team import CoderGaveUp
 from knowledge.records import Stage
 

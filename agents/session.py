@@ -26,8 +26,7 @@ KNOWLEDGE_HOME = "_knowledge"  # <runs>/_knowledge: notes added outside any run
 def _bring_in_knowledge(config: RunConfig, archive: Archive, store: VectorStore) -> None:
     """The cognition base, the notes a user added with `archlab knowledge add`, and a repair of
     the index if a crash came between an archive write and its indexing (all idempotent)."""
-    if not store.check_consistency(archive).ok:
-        store.rebuild(archive)
+    store.repair(archive)
     index_cognition_base(archive, store)
     home = config.runs_dir / KNOWLEDGE_HOME / "archive.sqlite"
     if home.is_file():

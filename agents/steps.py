@@ -17,17 +17,9 @@ from knowledge.novelty import MotivationNovelty, code_hash, structure_hash
 from knowledge.records import Experiment, Stage
 
 
-def llm_spend(lab: Lab, exp_id: str) -> dict[str, float]:
-    """Tokens and dollars of every LLM call made for this experiment, retries included."""
-    calls = lab.archive.llm_calls(experiment_id=exp_id)
-    return {"tokens": sum(c.prompt_tokens + c.completion_tokens for c in calls),
-            "cost_usd": sum(c.cost_usd for c in calls)}
-
-
 def fail(lab: Lab, exp_id: str, reason: str, status: str = "") -> None:
     """Record a failure that ends this experiment; the run goes on."""
-    lab.update(exp_id, stage=Stage.FAILED, reason=reason, **llm_spend(lab, exp_id),
-                                  **({"status": status} if status else {}))
+    lab.update(exp_id, stage=Stage.FAILED, reason=reason, **({"status": status} if status else {}))
     lab.log(exp_id, "failure", reason, status=status)
 
 
@@ -144,6 +136,6 @@ def analyze_step(lab: Lab, exp_id: str) -> None:
     siblings = [e for e in lab.archive.experiments(run=lab.run)
                 if e.parent_id == exp.parent_id and e.id != exp.id and e.stage in (Stage.EVALUATED, Stage.ANALYZED)]
     analysis = lab.team.analyst.analyze(lab, exp, parent, siblings, lab.baseline())
-    lab.update(exp_id, analysis=analysis, stage=Stage.ANALYZED, **llm_spend(lab, exp_id),
+    lab.update(exp_id, analysis=analysis, stage=Stage.ANALYZED,
                                   timings=_add_timing(lab, exp, "analyze", time.monotonic() - started))
     lab.log(exp_id, "stage", "analyzed")

@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterator, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from agents.llm import LLMClient
+from agents.llm_config import StructuredOutputError
 from agents.prompting import Prompts
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -24,14 +25,6 @@ CORRECTION_TEMPLATE = "structured_retry.j2"
 MAX_ERRORS_SHOWN = 8
 
 _decoder = json.JSONDecoder(strict=False)  # tolerate raw newlines/tabs inside strings (code in JSON)
-
-
-class StructuredOutputError(Exception):
-    """The model did not produce a valid answer, even after one corrective retry."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 def json_objects(text: str) -> Iterator[dict[str, Any]]:

@@ -80,6 +80,8 @@ def evaluate(target: Path | str, task: str, budget: str = "smoke", device: str =
     else:
         result = _run_worker(resolved, task, budget_spec, device, seed, data, threads, out_dir)
         result.checks.insert(0, screen_check)
+    # What was asked for is recorded by the orchestrator, whatever the worker wrote.
+    result.task, result.budget, result.device, result.seed = task, budget, device, seed
     result.candidate_hash = candidate_hash
     result.budget_spec = dataclasses.asdict(budget_spec)
     result.timings["total"] = time.perf_counter() - started

@@ -20,7 +20,7 @@ from typing import Callable, Iterator
 
 import torch
 
-from evaluator.backbone import build_model
+from evaluator.backbone import build_model, count_parameters
 from evaluator.budgets import Budget, get_budget
 from evaluator.candidate_loader import (CandidateError, blame_candidate, describe_failure, is_out_of_memory,
                                        load_mixer_class)
@@ -40,16 +40,23 @@ class Deadline(BaseException):
 
 @contextmanager
 def deadline(seconds: float) -> Iterator[None]:
-    """Raise Deadline in the main thread once `seconds` have passed inside the block."""
+    """Raise Deadline in the main thread once `seconds` have passed inside the block.
+
+    Nests: an inner deadline never outlives an enclosing one, and the enclosing one resumes after.
+    """
     def ring(signum: int, frame: object) -> None:
         raise Deadline()
+    entered = time.monotonic()
+    outer_remaining, _ = signal.getitimer(signal.ITIMER_REAL)
     previous = signal.signal(signal.SIGALRM, ring)
-    signal.setitimer(signal.ITIMER_REAL, max(seconds, 0.01))
+    signal.setitimer(signal.ITIMER_REAL, max(min(seconds, outer_remaining or seconds), 0.01))
     try:
         yield
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+        if outer_remaining:
+            signal.setitimer(signal.ITIMER_REAL, max(outer_remaining - (time.monotonic() - entered), 0.01))
 
 
 def configure_device(spec: WorkerSpec) -> torch.device:
@@ -113,7 +120,7 @@ def evaluate_candidate(spec: WorkerSpec, result: EvalResult, candidate: Path, st
     data = task.make_data(budget, spec.seed, Path(spec.data_path) if spec.data_path else None)
     seed_everything(spec.seed)
     model = build_model(make_mixer, vocab_size, budget).to(device)
-    result.parameters = sum(p.numel() for p in model.parameters())
+    result.parameters = count_parameters(model)
     reset_peak_memory(device)
     mark = _lap(result, "data_and_model", mark)
 

@@ -1,7 +1,6 @@
 """The archive and what is built on it (DESIGN.md §7).
 
 archive (SQLite, the source of truth) · vectors (ChromaDB index, rebuildable) · embeddings ·
-cognition (curated entries) · notes (a user's files) · base (a directory's knowledge) ·
-novelty and codehash (duplicates) · selection (parents and references).
-Import the submodules directly; nothing heavy is imported here.
+cognition (curated entries) · notes (a user's files) · novelty and codehash (duplicates) ·
+selection (parents and references). Import the submodules directly; nothing heavy is imported here.
 """

@@ -22,6 +22,7 @@ from knowledge.records import Event, Experiment, ExperimentBrief, Insight, LLMCa
 from knowledge.schema import migrate
 
 ARCHIVE_FILE = "archive.sqlite"
+SQLITE_SUFFIXES = (".sqlite", ".sqlite3", ".db")
 BUSY_TIMEOUT_MS = 60_000
 
 
@@ -57,10 +58,13 @@ class Archive:
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> Archive:
-        """`path` is the SQLite file, or a run directory holding `archive.sqlite`."""
+        """`path` is a run directory (holding `archive.sqlite`) or a `.sqlite` file in one."""
         target = Path(path)
         if target.is_dir():
             target = target / ARCHIVE_FILE
+        elif target.suffix not in SQLITE_SUFFIXES:
+            raise FileNotFoundError(f"cannot open an archive at {target}: not a directory; create the run "
+                                    f"directory first, or name the file itself ({', '.join(SQLITE_SUFFIXES)})")
         if not target.parent.is_dir():
             raise FileNotFoundError(f"cannot open an archive at {target}: {target.parent} is not a directory")
         return cls(target)

@@ -3,8 +3,8 @@
 `code_hash` ignores formatting, comments and docstrings: two files with the same hash run
 the same program. `structure_hash` also ignores the names the file chooses: local variables
 and arguments (numbered per function, in order of first use), and its functions, classes,
-module-level names and the attributes it assigns (numbered file-wide). Import aliases are
-resolved (`F.softplus`, `fn.softplus` and `torch.nn.functional.softplus` hash alike); names
+module-level names and the attributes it assigns (numbered file-wide), and it resolves import
+aliases (`F.softplus`, `fn.softplus` and `torch.nn.functional.softplus` hash alike); names
 that come from outside the file (torch.exp, x.shape, range) are kept, since they carry meaning.
 Both hashes keep every literal: numbers and strings are part of the algorithm (a decay of 0.9
 versus 0.99, an einsum equation), so changing one is a real change.

@@ -255,11 +255,9 @@ class VectorStore:
         return unit_rows(query)[0]
 
     def _query(self, name: str, vector: np.ndarray, k: int, where: dict[str, Any] | None) -> list[tuple]:
-        collection = self._collection(name)
-        size = collection.count()
-        if k <= 0 or size == 0:
+        if k <= 0:
             return []
-        found = collection.query(query_embeddings=vector[None, :], n_results=min(k, size), where=where or None,
+        found = self._collection(name).query(query_embeddings=vector[None, :], n_results=k, where=where or None,
                                  include=["documents", "metadatas", "distances"])
         return list(zip(found["ids"][0], found["documents"][0], found["metadatas"][0],
                         (1.0 - d for d in found["distances"][0])))
@@ -318,6 +316,28 @@ class VectorStore:
                                    include=["documents", "metadatas"])
             entries += zip(found["ids"], found["documents"], found["metadatas"])
         return entries
+
+    def repair(self, archive: Archive) -> ConsistencyReport:
+        """Fix what `check_consistency` finds, touching only those entries (a rebuild re-embeds
+        everything); returns what was found. For after a crash between an archive write and
+        its indexing."""
+        report = self.check_consistency(archive)
+        if report.ok:
+            return report
+        experiments = {exp.id: exp for exp in archive.experiments()}
+        insights = {ins.id: ins for ins in archive.insights()}
+        reindex: dict[str, set[str]] = {MOTIVATIONS: set(), ANALYSES: set(), INSIGHTS: set()}
+        for item in report.missing + report.stale + report.duplicated:
+            name, entry_id = item.split(":", 1)
+            record = entry_id.removesuffix(HEADLINE_SUFFIX) if name == INSIGHTS else entry_id
+            live = insights if name == INSIGHTS else experiments
+            if item in report.duplicated or record not in live:
+                self._collection(name).delete(ids=[entry_id])
+            if record in live:
+                reindex[name].add(record)
+        self.index_experiments([experiments[i] for i in sorted(reindex[MOTIVATIONS] | reindex[ANALYSES])])
+        self.index_insights([insights[i] for i in sorted(reindex[INSIGHTS])])
+        return report
 
     def check_consistency(self, archive: Archive) -> ConsistencyReport:
         """Compare the index with the archive: every record indexed exactly once and up to date."""

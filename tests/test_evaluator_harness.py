@@ -1,6 +1,7 @@
 """The training harness: schedule, masked loss, divergence, the wall budget, and that it learns."""
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import time
@@ -11,7 +12,7 @@ import torch
 
 from evaluator.backbone import build_model, count_parameters
 from evaluator.budgets import get_budget
-from evaluator.harness import divergence, learning_rate, masked_cross_entropy, seed_everything, train
+from evaluator.harness import AdamW, divergence, learning_rate, masked_cross_entropy, seed_everything, train
 from evaluator.tasks import IGNORE_INDEX, Batch, get_task
 
 BUDGET = get_budget("mqar", "smoke")
@@ -102,3 +103,23 @@ def test_divergence_explains_an_exploding_loss_with_step_and_value():
     reason = divergence(30, 99.0, 16.6, [(20, 3.1), (30, 99.0)])
     assert "exploded to 99 at step 30" in reason and "3.1 at step 20" in reason
     assert "nan at step 7" in divergence(7, math.nan, 16.6, [(7, math.nan)])
+
+
+def test_the_written_out_adamw_matches_torch_optim_exactly():
+    seed_everything(0)
+    ours_model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.LayerNorm(16), torch.nn.Linear(16, 3))
+    torch_model = copy.deepcopy(ours_model)
+
+    def groups(model):
+        return [{"params": [p for p in model.parameters() if p.dim() >= 2], "weight_decay": 0.1},
+                {"params": [p for p in model.parameters() if p.dim() < 2], "weight_decay": 0.0}]
+    ours = AdamW(groups(ours_model), lr=1e-2)
+    reference = torch.optim.AdamW(groups(torch_model), lr=1e-2, betas=(0.9, 0.95), eps=1e-8)
+    for _ in range(10):
+        x = torch.randn(4, 8)
+        for model, optimizer in ((ours_model, ours), (torch_model, reference)):
+            model(x).pow(2).sum().backward()
+            optimizer.step()
+            optimizer.zero_grad()
+    for mine, theirs in zip(ours_model.parameters(), torch_model.parameters()):
+        assert torch.equal(mine, theirs)

@@ -54,6 +54,14 @@ def test_experiment_round_trip_keeps_every_field(archive, tmp_path):
         assert reopened.get_experiment("e0001") == stored
 
 
+def test_open_refuses_a_path_that_is_neither_a_directory_nor_a_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="create the run directory"):
+        Archive.open(tmp_path / "not-yet-created")
+    with pytest.raises(FileNotFoundError, match="is not a directory"):
+        Archive.open(tmp_path / "missing" / "archive.sqlite")
+    assert not (tmp_path / "not-yet-created").exists()
+
+
 def test_add_twice_is_refused_and_save_overwrites_keeping_created_at(archive):
     first = archive.add_experiment(experiment("e0001", name="a"))
     with pytest.raises(DuplicateExperimentError, match="save_experiment"):

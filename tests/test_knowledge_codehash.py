@@ -146,6 +146,66 @@ def test_local_names_shadowing_imports_are_not_confused_with_them():
     assert structure_hash(uses_module) != structure_hash(shadows)
 
 
+EXOTIC = """
+import functools
+SCALE = 2.0
+counter = 0
+
+def bump(step=1, *rest, key=None, **extra):
+    global counter
+    counter += step
+    return counter
+
+class Block:
+    width = 4
+    def run(self, xs):
+        total = 0
+        def inner(y):
+            nonlocal total
+            total += y
+            return total
+        try:
+            ys = [functools.reduce(lambda acc, v: acc + v * SCALE, x, 0) for x in xs]
+        except ValueError as error:
+            raise RuntimeError(str(error)) from error
+        return [inner(y) for y in ys], bump(step=self.width, key="k")
+"""
+
+
+EXOTIC_RENAMED = """
+import functools
+FACTOR = 2.0
+n_calls = 0
+
+def advance(by=1, *more, key=None, **options):
+    global n_calls
+    n_calls += by
+    return n_calls
+
+class Unit:
+    size = 4
+    def apply(self, items):
+        running = 0
+        def add(y):
+            nonlocal running
+            running += y
+            return running
+        try:
+            values = [functools.reduce(lambda a, w: a + w * FACTOR, x, 0) for x in items]
+        except ValueError as exc:
+            raise RuntimeError(str(exc)) from exc
+        return [add(y) for y in values], advance(by=self.size, key="k")
+"""
+
+
+def test_scopes_closures_lambdas_and_handlers_rename_consistently():
+    assert code_hash(EXOTIC_RENAMED) != code_hash(EXOTIC)
+    assert structure_hash(EXOTIC_RENAMED) == structure_hash(EXOTIC)
+    assert structure_hash(EXOTIC.replace("v * SCALE", "acc * SCALE")) != structure_hash(EXOTIC)
+    assert structure_hash(EXOTIC.replace('key="k"', 'key="q"')) != structure_hash(EXOTIC)
+    assert structure_hash(EXOTIC.replace("global counter", "")) != structure_hash(EXOTIC)
+
+
 def test_unparsable_source_falls_back_to_tokens():
     broken = "def f(x:\n    return x  # oops\n"
     assert code_hash(broken) == code_hash("def f(x:\n    return x\n")

@@ -7,12 +7,11 @@ from pathlib import Path
 import pytest
 
 from knowledge.archive import Archive
-from knowledge.base import KnowledgeBase
 from knowledge.cognition import (
     COGNITION_DIR, SECTIONS, CognitionFormatError, index_cognition_base, load_cognition_base, load_entry,
 )
 from knowledge.embeddings import local_minilm
-from knowledge.notes import CHUNK_CHARS, split_markdown
+from knowledge.notes import CHUNK_CHARS, import_notes, split_markdown
 from knowledge.vectors import VectorStore
 
 FIXTURES = Path(__file__).parent / "fixtures" / "cognition"
@@ -114,40 +113,40 @@ def minimal_pdf(text: str) -> bytes:
     return bytes(out)
 
 
-def test_notes_import_is_idempotent_and_replaces_edited_files(tmp_path, embedder):
+def test_notes_import_is_idempotent_and_replaces_edited_files(tmp_path, space):
+    archive, store = space
     notes = tmp_path / "notes"
     write_entry(notes, "ideas.md", "# Gates\nGated decay helps forgetting.\n\n# Chunks\nChunked scans are fast.\n")
     write_entry(notes, "plain.txt", "Token shift mixes neighbours cheaply.")
     (notes / "paper.pdf").write_bytes(minimal_pdf("Sliding window attention keeps local precision"))
     write_entry(notes, "ignored.csv", "a,b")
-    with KnowledgeBase.open(tmp_path / "home", embedder, cognition_dir=FIXTURES) as kb:
-        first = kb.add_notes(notes)
-        assert (first.added, first.unchanged, len(first.files), first.skipped) == (4, 0, 3, [])
-        again = kb.add_notes(notes)
-        assert (again.added, again.unchanged, again.removed) == (0, 4, 0)
-        assert len(kb.archive.insights(source="user")) == 4
-        write_entry(notes, "ideas.md", "# Gates\nGated decay helps forgetting.\n\n# Chunks\nChunks of 64 are best.\n")
-        edited = kb.add_notes(notes / "ideas.md")
-        assert (edited.added, edited.unchanged, edited.removed) == (1, 1, 1)
-        assert len(kb.archive.insights(source="user")) == 4
-        assert kb.store.check_consistency(kb.archive).ok
-        top = kb.search("sliding window attention for local precision", k=1)[0]
-        assert top.source == "user" and "Sliding window" in top.text
-        with pytest.raises(ValueError, match="unsupported note type"):
-            kb.add_notes(notes / "ignored.csv")
+    first = import_notes(notes, archive, store)
+    assert (first.added, first.unchanged, len(first.files), first.skipped) == (4, 0, 3, [])
+    again = import_notes(notes, archive, store)
+    assert (again.added, again.unchanged, again.removed) == (0, 4, 0)
+    assert len(archive.insights(source="user")) == 4
+    write_entry(notes, "ideas.md", "# Gates\nGated decay helps forgetting.\n\n# Chunks\nChunks of 64 are best.\n")
+    edited = import_notes(notes / "ideas.md", archive, store)
+    assert (edited.added, edited.unchanged, edited.removed) == (1, 1, 1)
+    assert len(archive.insights(source="user")) == 4
+    assert store.check_consistency(archive).ok
+    top = store.search("sliding window attention for local precision", k=1)[0]
+    assert top.source == "user" and "Sliding window" in top.text
+    with pytest.raises(ValueError, match="unsupported note type"):
+        import_notes(notes / "ignored.csv", archive, store)
 
 
-def test_unreadable_pdf_is_skipped_with_a_reason(tmp_path, embedder):
+def test_unreadable_pdf_is_skipped_with_a_reason(tmp_path, space):
     (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.4 this is not a pdf")
-    with KnowledgeBase.open(tmp_path / "home", embedder, cognition_dir=FIXTURES) as kb:
-        report = kb.add_notes(tmp_path / "broken.pdf")
+    report = import_notes(tmp_path / "broken.pdf", *space)
     assert report.added == 0 and report.skipped and "broken.pdf" in report.skipped[0]
 
 
 @pytest.mark.slow
-def test_search_over_the_cognition_base_finds_the_delta_rule(tmp_path, embedder):
-    """Embeds the whole shipped cognition base (~60 entries): about 20 s on 2 cores."""
-    with KnowledgeBase.open(tmp_path, embedder) as kb:
-        hits = kb.search("improve recall with a fixed-size state", k=3)
+def test_search_over_the_cognition_base_finds_the_delta_rule(space):
+    """Embeds the whole shipped cognition base (~60 entries): about 15 s on 2 cores."""
+    archive, store = space
+    index_cognition_base(archive, store)
+    hits = store.search("improve recall with a fixed-size state", k=3)
     assert "cognition:delta-rule" in [h.id for h in hits]
     assert all(0 < h.score <= 1 for h in hits) and hits == sorted(hits, key=lambda h: -h.score)

@@ -89,13 +89,14 @@ def test_consistency_reports_missing_stale_and_duplicated(filled, embedder):
     archive.add_insight(Insight(id="i2", title="Warmup", text="Warmup, edited.", source="user"))
     archive.add_insight(Insight(id="i1", title="Decay gates", text="Forgetting through gates stabilises long contexts.",
                                 source="analysis", run="r1", experiment_id="e0003"))  # tags dropped
+    store.index_insights([Insight(id="gone", title="t", text="deleted from the archive", source="user")])
     report = store.check_consistency(archive)
     assert report.missing == ["motivations:e0005"]
-    assert "insights:i2" in report.stale and "insights:i1" in report.stale
+    assert report.stale == ["insights:gone", "insights:i1", "insights:i2"]
     assert report.duplicated == ["insights:i1#headline"]
-    store.index_experiments(archive.experiments())
-    store.index_insights(archive.insights())
+    assert store.repair(archive) == report
     assert store.check_consistency(archive).ok
+    assert [h.insight.text for h in store.search_insights("warmup", k=1)] == ["Warmup, edited."]
 
 
 def test_rebuild_reproduces_the_same_index(filled):

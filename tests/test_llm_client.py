@@ -13,7 +13,8 @@ import litellm
 import pytest
 from pydantic import ValidationError
 
-from agents.llm import BudgetExhausted, LLMCallFailed, LLMClient, LLMConfig, ModelPrice
+from agents.llm import LLMClient
+from agents.llm_config import BudgetExhausted, LLMCallFailed, LLMConfig, ModelPrice
 from agents.retry import retry_after_s
 from knowledge.records import LLMCall
 from tests.support.fake_llm_server import Answer, FakeLLMServer, HttpError, Stall, fake_llm  # noqa: F401

@@ -6,7 +6,8 @@ import json
 import pytest
 
 from agents.answers import Analysis, Proposal
-from agents.llm import LLMClient, LLMConfig
+from agents.llm import LLMClient
+from agents.llm_config import LLMConfig
 from agents.structured import StructuredOutputError, ask_structured, json_objects, parse_answer
 from knowledge.records import LLMCall
 from tests.support.fake_llm_server import Answer, FakeLLMServer, fake_llm  # noqa: F401

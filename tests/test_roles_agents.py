@@ -21,7 +21,8 @@ from agents.context import (
     code_diff,
     summarize_metrics,
 )
-from agents.llm import LLMClient, LLMConfig
+from agents.llm import LLMClient
+from agents.llm_config import LLMConfig
 from agents.roles import Roles
 from agents.structured import StructuredOutputError
 from evaluator.families.mixer import contract_text

@@ -5,7 +5,6 @@ import argparse
 from pathlib import Path
 
 from archlab.errors import UsageError
-from archlab.summaries import eval_summary
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,6 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from archlab.summaries import eval_summary
     from evaluator.evaluate import evaluate
 
     try:

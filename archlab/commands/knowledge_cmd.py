@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 from archlab.errors import UsageError
-from archlab.knowledge_home import open_home
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,6 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def add_notes(args: argparse.Namespace) -> int:
+    from archlab.knowledge_home import open_home
     from knowledge.notes import import_notes
 
     if not args.path.exists():
@@ -39,6 +39,8 @@ def add_notes(args: argparse.Namespace) -> int:
 
 
 def search_knowledge(args: argparse.Namespace) -> int:
+    from archlab.knowledge_home import open_home
+
     if args.k < 1:
         raise UsageError("--k must be at least 1")
     with open_home(args.runs_dir) as (_archive, store):

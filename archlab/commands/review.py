@@ -10,7 +10,6 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from agents.review import ReviewDecision
 from archlab.errors import UsageError
 from archlab.rundir import find_run, load_run_config
 from knowledge.archive import Archive
@@ -30,7 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
-def _decision(args: argparse.Namespace) -> ReviewDecision:
+def _decision(args: argparse.Namespace):
+    from agents.review import ReviewDecision
+
     try:
         if args.approve:
             return ReviewDecision(action="approve")

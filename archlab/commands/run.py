@@ -4,11 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from agents.driver import BaselineFailed, Driver, Progress
-from agents.session import open_session
 from archlab.config import load_config
 from archlab.errors import UsageError
-from archlab.progress import print_progress, progress_line
 from archlab.rundir import find_run, load_run_config, new_run_dir
 
 
@@ -74,7 +71,9 @@ def _validate(config) -> None:
         raise UsageError(f"--data {config.data} does not exist")
 
 
-def _summary(progress: Progress) -> str:
+def _summary(progress) -> str:
+    from archlab.progress import progress_line
+
     lines = [progress_line(progress)]
     if progress.stopped:
         lines.append(f"stopped: {progress.stopped}")
@@ -82,6 +81,10 @@ def _summary(progress: Progress) -> str:
 
 
 def _drive(config, run_dir: Path) -> int:
+    from agents.driver import BaselineFailed, Driver
+    from agents.session import open_session
+    from archlab.progress import print_progress
+
     with open_session(config, run_dir) as (lab, graph):
         driver = Driver(lab, graph, on_progress=print_progress)
         try:

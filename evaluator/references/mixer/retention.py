@@ -65,15 +65,14 @@ class Mixer(nn.Module):
         self.head_norm = nn.GroupNorm(n_heads, d_model)
         self.out_proj = nn.Linear(d_model, d_model, bias=False)
         nn.init.normal_(self.out_proj.weight, std=0.2 / math.sqrt(d_model))
-        # Fixed, not learned: the multi-scale decays are the point of retention.
-        gammas = 1.0 - 2.0 ** (-5.0 - torch.arange(n_heads, dtype=torch.float32))
-        self.register_buffer("log_decay", gammas.log(), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch, length, _ = x.shape
         qkv = self.qkv_proj(x).view(batch, length, 3, self.n_heads, self.head_dim)
         q, k, v = qkv.permute(2, 0, 3, 1, 4)  # each [B, H, T, D]
         q, k = apply_rotary(q), apply_rotary(k) * self.head_dim ** -0.5
-        y = chunked_retention(q, k, v, self.log_decay, self.chunk_size)
+        # Fixed, not learned: gamma_h = 1 - 2^(-5-h), the multi-scale decays that define retention.
+        log_decay = torch.log1p(-(2.0 ** (-5.0 - torch.arange(self.n_heads, device=x.device, dtype=torch.float32))))
+        y = chunked_retention(q, k, v, log_decay, self.chunk_size)
         y = self.head_norm(y.transpose(1, 2).reshape(batch * length, -1)).view(batch, length, -1)
         return self.out_proj(F.silu(self.gate_proj(x)) * y).to(x.dtype)

@@ -1,0 +1,88 @@
+"""The worker's contract with the orchestrator, and the orchestrator's handling of its inputs."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from evaluator.evaluate import PROJECT_ROOT, evaluate, resolve_target
+from evaluator.records import EvalResult, Status
+from evaluator.references import get_reference
+from evaluator.spec import WorkerSpec, result_name
+from evaluator.worker import Deadline, deadline
+
+CANDIDATES = Path(__file__).with_name("candidates")
+
+
+def run_worker(work_dir: Path, spec: WorkerSpec) -> subprocess.CompletedProcess:
+    spec.write(work_dir / "spec.json")
+    return subprocess.run([sys.executable, "-m", "evaluator.worker", "spec.json"], cwd=work_dir, capture_output=True,
+                          text=True, timeout=120,
+                          env={"PYTHONPATH": str(PROJECT_ROOT), "OMP_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"})
+
+
+def test_worker_deletes_the_spec_and_answers_only_under_the_nonce(tmp_path):
+    shutil.copyfile(CANDIDATES / "causal_cummax.py", tmp_path / "candidate.py")
+    spec = WorkerSpec(task="mqar", budget="smoke", seed=3, device="cpu", nonce="n0nce", threads=1)
+    completed = run_worker(tmp_path, spec)
+    assert completed.returncode == 0, completed.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["candidate.py", result_name("n0nce")]
+    result = EvalResult.from_dict(json.loads((tmp_path / result_name("n0nce")).read_text()))
+    assert result.status is Status.OK and result.seed == 3 and result.metrics["train_steps"] == 30
+    assert [step for step, _ in result.loss_curve][:2] == [0, 5] and result.parameters > 0
+
+
+def test_worker_reports_an_unloadable_candidate_as_invalid(tmp_path):
+    (tmp_path / "candidate.py").write_text("import torch\n\nraise ValueError('no mixer here')\n")
+    completed = run_worker(tmp_path, WorkerSpec(task="mqar", budget="smoke", seed=0, device="cpu", nonce="x"))
+    result = json.loads((tmp_path / result_name("x")).read_text())
+    assert completed.returncode == 0 and result["status"] == "invalid"
+    assert "line 3: `raise ValueError('no mixer here')`" in result["reason"]
+
+
+def test_targets_resolve_to_files_or_reference_names_and_only_references_are_exempt(tmp_path):
+    softmax = get_reference("softmax_attention")
+    assert resolve_target("softmax_attention").complexity_exempt
+    assert resolve_target(softmax.path).complexity_exempt
+    copy = tmp_path / "softmax_attention.py"
+    shutil.copyfile(softmax.path, copy)
+    assert not resolve_target(copy).complexity_exempt  # a copy is a candidate like any other
+    with pytest.raises(FileNotFoundError, match="neither a candidate file nor a reference; references: .*delta_rule"):
+        resolve_target("nonexistent_mixer")
+
+
+def test_bad_arguments_fail_before_anything_is_spawned(tmp_path):
+    with pytest.raises(ValueError, match="known tasks"):
+        evaluate("short_convolution", "lm", out_dir=tmp_path)
+    with pytest.raises(ValueError, match="takes no data path"):
+        evaluate("short_convolution", "mqar", data=tmp_path, out_dir=tmp_path)
+    with pytest.raises(ValueError, match="holds no files"):
+        evaluate("short_convolution", "bytelm", data=tmp_path, out_dir=tmp_path)
+    assert not (tmp_path / "eval.json").exists()
+
+
+def test_bytelm_trains_on_a_users_corpus_mounted_read_only(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "notes.txt").write_text("the quick brown fox jumps over the lazy dog. " * 3000)
+    result = evaluate("short_convolution", "bytelm", "smoke", data=corpus, out_dir=tmp_path / "out", threads=1)
+    assert result.status is Status.OK, result.reason
+    assert result.metrics["corpus_source"] == str(corpus.resolve()) and result.metrics["corpus_files"] == 1
+    assert result.metrics["val_bpb"] < 8.0  # better than a uniform guess over bytes
+
+
+def test_deadline_interrupts_a_busy_loop_and_nested_deadlines_keep_the_outer_one():
+    with pytest.raises(Deadline):
+        with deadline(0.2):
+            while True:
+                pass
+    with pytest.raises(Deadline):
+        with deadline(0.3):
+            with deadline(60):
+                pass
+            while True:  # the outer deadline still rings after the inner block has closed
+                pass
