@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from agents.answers import JudgeWeights
 from agents.llm_config import LLMConfig
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -27,7 +28,7 @@ class SearchConfig(BaseModel):
     repair_tries: int = Field(2, ge=0)                  # coder repairs after a failed check
     cascade_seeds: int = Field(1, ge=0)                 # extra seeds for a candidate that beats the best so far
     insights: int = Field(4, ge=0)                      # insights retrieved for each proposal
-    judge: bool = False                                 # score proposals with the LLM judge (off by default)
+    judge: JudgeWeights | None = None                   # LLM runs: the judge's novelty/complexity weights; None = off
 
 
 class RunConfig(BaseModel):

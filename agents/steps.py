@@ -135,7 +135,8 @@ def analyze_step(lab: Lab, exp_id: str) -> None:
     parent = lab.archive.get_experiment(exp.parent_id) if exp.parent_id else None
     siblings = [e for e in lab.archive.experiments(run=lab.run)
                 if e.parent_id == exp.parent_id and e.id != exp.id and e.stage in (Stage.EVALUATED, Stage.ANALYZED)]
-    analysis = lab.team.analyst.analyze(lab, exp, parent, siblings, lab.baseline())
+    analyst = lab.team.reference_analyst if exp.proposer == "reference" else lab.team.analyst
+    analysis = analyst.analyze(lab, exp, parent, siblings, lab.baseline())
     lab.update(exp_id, analysis=analysis, stage=Stage.ANALYZED,
                                   timings=_add_timing(lab, exp, "analyze", time.monotonic() - started))
     lab.log(exp_id, "stage", "analyzed")

@@ -56,5 +56,6 @@ class Team:
     researcher: Researcher
     coder: Coder
     analyst: Analyst
+    reference_analyst: Analyst  # references get factual notes only: no LLM spend on hand-written baselines
     task_baseline: str     # the reference every fitness is measured against
     task_ceiling: str = "softmax_attention"  # the quality ceiling, for flagging implausible results

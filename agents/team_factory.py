@@ -4,6 +4,7 @@ from __future__ import annotations
 from agents.config import RunConfig
 from agents.context import TaskBrief
 from agents.team import Team
+from agents.team_offline import OfflineAnalyst, OfflineCoder, OfflineResearcher
 from evaluator.families.mixer import contract_text
 from evaluator.tasks import get_task
 from knowledge.archive import Archive
@@ -12,9 +13,7 @@ from knowledge.archive import Archive
 def make_team(config: RunConfig, archive: Archive, run: str) -> Team:
     task = get_task(config.task)
     if config.llm is None:
-        from agents.team_offline import OfflineAnalyst, OfflineCoder, OfflineResearcher
-
-        return Team(OfflineResearcher(), OfflineCoder(), OfflineAnalyst(), task.baseline, task.ceiling)
+        return Team(OfflineResearcher(), OfflineCoder(), OfflineAnalyst(), OfflineAnalyst(), task.baseline, task.ceiling)
 
     from agents.llm import LLMClient
     from agents.roles import Roles
@@ -25,4 +24,4 @@ def make_team(config: RunConfig, archive: Archive, run: str) -> Team:
     roles = Roles(client)
     brief = TaskBrief(name=task.name, family="mixer", description=task.description, contract=contract_text())
     return Team(LLMResearcher(roles, brief, proposer=f"llm:{config.llm.model_for('researcher')}"),
-                LLMCoder(roles, brief), LLMAnalyst(roles, brief), task.baseline, task.ceiling)
+                LLMCoder(roles, brief), LLMAnalyst(roles, brief), OfflineAnalyst(), task.baseline, task.ceiling)

@@ -4,9 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from agents.answers import Proposal
+from agents.answers import Proposal, judge_weight
 from agents.context import (AnalystContext, CheckFailure, CoderContext, ExperimentBrief, InsightBrief,
-                            RejectedMotivation, RepairContext, ResearcherContext, TaskBrief, code_diff)
+                            JudgeContext, RejectedMotivation, RepairContext, ResearcherContext, TaskBrief, code_diff)
 from agents.edits import EditError
 from agents.roles import Roles
 from agents.team import CoderGaveUp, ProposalDraft
@@ -83,4 +83,11 @@ class LLMAnalyst:
             task=self.task, experiment=_brief(exp), diff=code_diff(parent.code, exp.code) if parent else "",
             parent=_brief(parent), siblings=[_brief(s) for s in siblings[:4]], baseline=_brief(baseline),
         )
-        return self.roles.analyze(context, experiment_id=exp.id).model_dump()
+        analysis = self.roles.analyze(context, experiment_id=exp.id).model_dump()
+        weights = lab.config.search.judge
+        if weights is not None:
+            references = [_brief(r) for r in (lab.archive.get_experiment(i) for i in exp.reference_ids)]
+            scores = self.roles.judge(JudgeContext(task=self.task, experiment=_brief(exp), references=references),
+                                      experiment_id=exp.id)
+            analysis["judge"] = {**scores.model_dump(), "weight": judge_weight(scores, weights)}
+        return analysis

@@ -25,7 +25,9 @@ class OfflineResearcher:
     def propose(self, lab: "Lab", exp: Experiment, parent: Experiment, references: list[Experiment],
                 rejected: list[RejectedMotivation], ideas: list[str]) -> ProposalDraft:
         archive = [e for e in lab.archive.experiments(run=lab.run) if e.id != exp.id]
-        proposal = propose(archive, selection_seed(lab.config.seed, exp.id), parent, references)
+        # a person's new idea changes the seed, so "idea" in review yields a different proposal
+        seed = selection_seed(lab.config.seed, f"{exp.id}/{len(ideas)}")
+        proposal = propose(archive, seed, parent, references)
         return ProposalDraft(name=proposal.name, motivation=proposal.motivation, plan=proposal.plan,
                              proposer="offline", genome=proposal.genome.to_dict(), parent_id=proposal.parent_id,
                              reference_ids=list(proposal.reference_ids))

@@ -6,6 +6,7 @@ configuration (the message says what to fix).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from archlab.commands import COMMANDS
@@ -34,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `archlab show ... | head`: the reader left, nothing is wrong
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -69,26 +69,36 @@ _register(_MQAR_SMOKE)
 _register(replace(_MQAR_SMOKE, task="bytelm", task_config=ByteLMConfig(corpus_bytes=256 * 2**10),
                   seq_lens=(64,), batch_size=8))
 
+# Tuned for softmax attention to beat plain linear attention clearly. At 800 steps over 6 seeds
+# softmax attention reached 0.96-1.00 recall (its jump comes by step 400-600), linear attention
+# 0.26-0.29, the gated delta rule 0.30-0.41. A larger vocabulary (128) or more pairs per length
+# delays the jump (the induction circuit forming) past any CPU-sized budget. The gated delta rule,
+# the baseline, is the slowest reference here (~32k tokens/s on 2 cores): 1000 steps take it ~100 s.
 _MQAR_CPU = Budget(
-    name="cpu", task="mqar", task_config=MQARConfig(vocab_size=128, kv_pairs=(8, 16)),
-    d_model=64, n_layers=2, n_heads=2, mlp_ratio=2, batch_size=32, seq_lens=(64, 128), steps=600,
-    lr=3e-3, warmup_steps=50, log_every=20, eval_batches=8, latency_lengths=(256, 1024, 4096),
-    complexity_lengths=(256, 512, 1024, 2048), max_parameters=2_000_000, wall_seconds=150.0,
+    name="cpu", task="mqar", task_config=MQARConfig(vocab_size=32, kv_pairs=(4, 8)),
+    d_model=64, n_layers=2, n_heads=2, mlp_ratio=2, batch_size=32, seq_lens=(64, 128), steps=1000,
+    lr=1e-3, warmup_steps=50, log_every=20, eval_batches=8, latency_lengths=(256, 1024, 4096),
+    complexity_lengths=(256, 512, 1024, 2048), max_parameters=2_000_000, wall_seconds=300.0,
     check_seconds=60.0, memory_bytes=6 * GIB)
 _register(_MQAR_CPU)
 _register(replace(_MQAR_CPU, task="bytelm", task_config=ByteLMConfig(corpus_bytes=4 * 2**20),
                   seq_lens=(128,), batch_size=32, steps=500, lr=3e-3))
 
+# Measured on an H100 (2000 steps, 25-65 s each): softmax attention 0.997 recall, the gated delta
+# rule 0.18, linear attention 0.15. At d_model 256 with 4 layers softmax attention had not left
+# its plateau after 1200 steps, so the larger GPU model is the bytelm one.
 _MQAR_GPU = Budget(
-    name="gpu", task="mqar", task_config=MQARConfig(vocab_size=8192, kv_pairs=(16, 32, 64)),
-    d_model=256, n_layers=4, n_heads=4, mlp_ratio=4, batch_size=128, seq_lens=(128, 256, 512),
-    steps=3000, lr=1e-3, warmup_steps=200, log_every=50, eval_batches=16,
+    name="gpu", task="mqar", task_config=MQARConfig(vocab_size=64, kv_pairs=(8, 16, 24)),
+    d_model=128, n_layers=2, n_heads=2, mlp_ratio=4, batch_size=64, seq_lens=(128, 256, 512),
+    steps=2000, lr=1e-3, warmup_steps=100, log_every=50, eval_batches=16,
     latency_lengths=(1024, 4096, 16384), complexity_lengths=(2048, 4096, 8192, 16384),
     max_parameters=20_000_000, wall_seconds=600.0, check_seconds=120.0, memory_bytes=32 * GIB)
 _register(_MQAR_GPU)
-_register(replace(_MQAR_GPU, task="bytelm", task_config=ByteLMConfig(corpus_bytes=16 * 2**20),
-                  d_model=512, n_layers=6, n_heads=8, seq_lens=(1024,), batch_size=32, steps=4000,
-                  lr=1e-3, max_parameters=40_000_000))
+# The gated delta rule trains at ~200k tokens/s here on an H100 (softmax attention ~870k): 1500 steps
+# of 32 x 1024 bytes take it about 4 minutes.
+_register(replace(_MQAR_GPU, task="bytelm", task_config=ByteLMConfig(corpus_bytes=10 * 2**20),
+                  d_model=512, n_layers=6, n_heads=8, seq_lens=(1024,), batch_size=32, steps=1500,
+                  lr=1e-3, eval_batches=8, max_parameters=40_000_000))
 
 
 def list_budgets(task: str | None = None) -> list[tuple[str, str]]:

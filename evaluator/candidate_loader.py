@@ -39,14 +39,14 @@ def is_out_of_memory(error: BaseException) -> bool:
 def blame_candidate(candidate: Path, doing: str) -> Iterator[None]:
     """Turn any failure inside the block into a CandidateError naming the candidate's line.
 
-    Memory exhaustion passes through untouched, and so does anything outside `Exception`
-    (the worker's own deadline), since neither is the candidate's bug to fix.
+    Memory exhaustion passes through untouched, and so does the worker's own deadline (a
+    BaseException), since neither is the candidate's bug to fix.
     """
     try:
         yield
     except CandidateError:
         raise
-    except Exception as error:  # noqa: BLE001 - candidate code may raise anything
+    except (Exception, SystemExit) as error:  # noqa: BLE001 - candidate code may raise anything, exit too
         if is_out_of_memory(error):
             raise
         raise CandidateError(describe_failure(error, candidate, doing)) from error

@@ -271,16 +271,18 @@ def check_trained_causality(model: nn.Module, tokens: torch.Tensor, vocab_size: 
                             seed: int) -> CheckResult:
     """After training, on real tokens: logits up to t ignore tokens after t, samples ignore each other.
 
-    Runs on a CPU copy in eval mode (as the metrics were computed), so a leak that training
-    learned to use, or one that only opens after many steps, is caught before results count.
+    Runs in eval mode, as the metrics were computed, on the model's device in float32 (no
+    autocast), so a leak that training learned to use, or one that only opens after many steps,
+    is caught before results count.
     """
     def run() -> CheckResult:
-        trained = copy.deepcopy(model).cpu().eval()
-        x = tokens[:CHECK_BATCH].cpu()
+        trained = model.eval()
+        device = next(model.parameters()).device
+        x = tokens[:CHECK_BATCH].to(device)
         generator = torch.Generator().manual_seed(seed)
 
         def random_tokens(like: torch.Tensor) -> torch.Tensor:
-            return torch.randint(vocab_size, like.shape, generator=generator)
+            return torch.randint(vocab_size, like.shape, generator=generator).to(device)
 
         def perturb(batch: torch.Tensor, cut: int) -> torch.Tensor:
             changed = batch.clone()

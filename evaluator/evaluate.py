@@ -16,6 +16,7 @@ import secrets
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -32,6 +33,12 @@ from sandbox.screen import screen_source
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 GRACE_SECONDS = 30.0          # beyond the budget's wall time: interpreter start-up and writing the result
 GPU_MEMORY_FRACTION = 0.9     # the worker caps itself to this share of its GPU
+# Worker threads wait passively: spinning OpenMP threads collapse to a quarter of their speed as
+# soon as another process wants one of their cores (measured on 2 cores with one busy neighbour:
+# 37k -> 10k tokens/s spinning; 28k idle and 22k with the neighbour when passive). Parallel
+# workers and tests sharing a machine are the norm, so steady beats the idle-machine best case.
+THREAD_ENV = {"OMP_WAIT_POLICY": "PASSIVE"}
+THREAD_COUNT_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 LOG_TAIL_CHARS = 4000
 OOM_MARKERS = ("MemoryError", "out of memory", "can't allocate memory")
 
@@ -57,10 +64,16 @@ def resolve_target(target: Path | str) -> Target:
 
 
 def evaluate(target: Path | str, task: str, budget: str = "smoke", device: str = "cpu", seed: int = 0,
-             out_dir: Path | None = None, data: Path | None = None, threads: int | None = None) -> EvalResult:
-    """Evaluate one candidate file (or reference name) on `task` within `budget`; writes out_dir/eval.json."""
+             out_dir: Path | None = None, data: Path | None = None, threads: int | None = None,
+             stop: threading.Event | None = None) -> EvalResult:
+    """Evaluate one candidate file (or reference name) on `task` within `budget`; writes out_dir/eval.json.
+
+    Setting `stop` kills the worker at once; the result then says so (status crashed, reason
+    starting "stopped") and is meant to be discarded by the caller.
+    """
     started = time.perf_counter()
     task_spec, budget_spec = get_task(task), get_budget(task, budget)
+    sandbox_device = _sandbox_device(device)
     resolved = resolve_target(target)
     source = resolved.path.read_text(encoding="utf-8", errors="replace")
     candidate_hash = hashlib.sha256(resolved.path.read_bytes()).hexdigest()
@@ -78,7 +91,7 @@ def evaluate(target: Path | str, task: str, budget: str = "smoke", device: str =
         result = EvalResult(Status.INVALID, screen.reason, task, budget, device, seed, candidate_hash,
                             checks=[screen_check])
     else:
-        result = _run_worker(resolved, task, budget_spec, device, seed, data, threads, out_dir)
+        result = _run_worker(resolved, task, budget_spec, sandbox_device, seed, data, threads, out_dir, stop)
         result.checks.insert(0, screen_check)
     # What was asked for is recorded by the orchestrator, whatever the worker wrote.
     result.task, result.budget, result.device, result.seed = task, budget, device, seed
@@ -90,7 +103,8 @@ def evaluate(target: Path | str, task: str, budget: str = "smoke", device: str =
 
 
 def _run_worker(target: Target, task: str, budget: Budget, device: str, seed: int, data: Path | None,
-                threads: int | None, out_dir: Path) -> EvalResult:
+                threads: int | None, out_dir: Path, stop: threading.Event | None) -> EvalResult:
+    """Run the worker on a screened candidate in a fresh work directory, which is removed after."""
     work_dir = Path(tempfile.mkdtemp(prefix="archlab-eval-"))
     try:
         nonce = secrets.token_hex(16)
@@ -106,15 +120,15 @@ def _run_worker(target: Target, task: str, budget: Budget, device: str, seed: in
             limits=Limits(wall_seconds=budget.wall_seconds + GRACE_SECONDS, memory_bytes=budget.memory_bytes,
                           gpu_memory_fraction=GPU_MEMORY_FRACTION if on_gpu else None),
             readonly_paths=(PROJECT_ROOT, *([data] if data else [])),
-            env={"PYTHONPATH": str(PROJECT_ROOT),
-                 **{name: str(threads) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}},
-            device=_sandbox_device(device))
+            env={"PYTHONPATH": str(PROJECT_ROOT), **THREAD_ENV,
+                 **{name: str(threads) for name in THREAD_COUNT_VARIABLES}},
+            device=device)
         submitted = time.time()
-        outcome = run_sandboxed(job)
+        outcome = run_sandboxed(job, stop=stop)
         for log in (outcome.stdout_path, outcome.stderr_path):
             if Path(log).is_file():
                 shutil.copyfile(log, out_dir / Path(log).name)
-        result = classify(outcome, work_dir / result_name(nonce), task, budget, device, seed)
+        result = classify(outcome, work_dir / result_name(nonce), budget)
         first_step = result.timings.pop("first_step_epoch", None)
         if first_step:
             result.timings["submit_to_first_step"] = first_step - submitted
@@ -132,35 +146,38 @@ def _sandbox_device(device: str) -> str:
     raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")
 
 
-def classify(outcome: SandboxOutcome, result_file: Path, task: str, budget: Budget, device: str,
-             seed: int) -> EvalResult:
-    """The worker's own result when it wrote one, else a status read from how the sandbox ended."""
+def classify(outcome: SandboxOutcome, result_file: Path, budget: Budget) -> EvalResult:
+    """The worker's own result when it wrote one, else a status read from how the sandbox ended.
+
+    Only the fields the worker or the sandbox know are filled; `evaluate` adds what was asked for.
+    """
     log_tail = _log_tail(outcome)
+    if outcome.stopped:
+        return _failed(Status.CRASHED, "stopped: the orchestrator stopped the worker before it finished; "
+                       "this is no verdict on the candidate", outcome, log_tail)
     if result_file.is_file():
         try:
             result = EvalResult.from_dict(json.loads(result_file.read_text()))
         except (ValueError, TypeError, KeyError) as error:
-            return _failed(Status.CRASHED, f"the worker's result file is unreadable ({error})", task, budget,
-                           device, seed, outcome, log_tail)
+            return _failed(Status.CRASHED, f"the worker's result file is unreadable ({error})", outcome, log_tail)
         result.isolation, result.log_tail = outcome.isolation, log_tail
         return result
     limit = budget.wall_seconds + GRACE_SECONDS
     if outcome.timed_out:
         return _failed(Status.TIMEOUT, f"the worker was killed after {outcome.wall_seconds:.0f} s, at the wall limit of "
                        f"{limit:g} s (budget {budget.wall_seconds:g} s + {GRACE_SECONDS:g} s grace): an endless loop "
-                       "or a far too slow candidate", task, budget, device, seed, outcome, log_tail)
+                       "or a far too slow candidate", outcome, log_tail)
     if outcome.memory_exceeded or any(marker in outcome.stderr_tail for marker in OOM_MARKERS):
         return _failed(Status.OOM, f"the worker ran out of memory (limit {budget.memory_bytes / 2**30:.1f} GiB) "
-                       "and was stopped before writing a result", task, budget, device, seed, outcome, log_tail)
+                       "and was stopped before writing a result", outcome, log_tail)
     ending = f"signal {outcome.signal}" if outcome.signal else f"exit code {outcome.exit_code}"
     last_lines = "\n".join(outcome.stderr_tail.strip().splitlines()[-5:])
     return _failed(Status.CRASHED, f"the worker ended with {ending} without writing a result; last lines of "
-                   f"its stderr:\n{last_lines}", task, budget, device, seed, outcome, log_tail)
+                   f"its stderr:\n{last_lines}", outcome, log_tail)
 
 
-def _failed(status: Status, reason: str, task: str, budget: Budget, device: str, seed: int,
-            outcome: SandboxOutcome, log_tail: str) -> EvalResult:
-    return EvalResult(status, reason, task, budget.name, device, seed, candidate_hash="",
+def _failed(status: Status, reason: str, outcome: SandboxOutcome, log_tail: str) -> EvalResult:
+    return EvalResult(status, reason, task="", budget="", device="", seed=0, candidate_hash="",
                       isolation=outcome.isolation, log_tail=log_tail)
 
 

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from evaluator.budgets import Budget
-from evaluator.candidate_loader import CandidateError, blame_candidate, describe_failure, is_out_of_memory
+from evaluator.candidate_loader import blame_candidate
 from evaluator.measure import autocast_for, synchronize
 from evaluator.tasks.base import IGNORE_INDEX, Batch, Task, TaskData
 
@@ -114,37 +114,32 @@ def train(model: nn.Module, train_batch: Callable[[int], Batch], budget: Budget,
     model.train()
     result.first_step_at = time.time()
     start = time.perf_counter()
-    step = 0
-    try:
-        for step in range(budget.steps):
-            for group in optimizer.param_groups:
-                group["lr"] = learning_rate(step, budget)
-            batch = train_batch(step).to(device)
+    for step in range(budget.steps):
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(step, budget)
+        batch = train_batch(step).to(device)
+        with blame_candidate(candidate, f"training step {step}"):  # candidate code runs in forward and backward
             with autocast_for(device):
                 logits = model(batch.inputs)
             loss = masked_cross_entropy(logits, batch.targets)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, budget.grad_clip)
-            optimizer.step()
-            optimizer.zero_grad()
-            result.steps_done = step + 1
-            tokens_after_first += batch.tokens if step > 0 else 0
+        torch.nn.utils.clip_grad_norm_(params, budget.grad_clip)
+        optimizer.step()
+        optimizer.zero_grad()
+        result.steps_done = step + 1
+        tokens_after_first += batch.tokens if step > 0 else 0
 
-            if step % budget.log_every == 0 or step == budget.steps - 1:
-                value = loss.item()  # the only sync with the device
-                result.loss_curve.append((step, value))
-                result.diverged = divergence(step, value, explode_above, result.loss_curve)
-                if result.diverged:
-                    break
-                if step == 0:
-                    timer_start = time.perf_counter()
-            if time.perf_counter() > deadline:
-                result.stopped_early = step + 1 < budget.steps
+        if step % budget.log_every == 0 or step == budget.steps - 1:
+            value = loss.item()  # the only sync with the device
+            result.loss_curve.append((step, value))
+            result.diverged = divergence(step, value, explode_above, result.loss_curve)
+            if result.diverged:
                 break
-    except Exception as error:  # noqa: BLE001 - candidate code runs inside the forward and backward
-        if is_out_of_memory(error):
-            raise
-        raise CandidateError(describe_failure(error, candidate, f"training step {step}")) from error
+            if step == 0:
+                timer_start = time.perf_counter()
+        if time.perf_counter() > deadline:
+            result.stopped_early = step + 1 < budget.steps
+            break
     synchronize(device)
     end = time.perf_counter()
     result.seconds = end - start

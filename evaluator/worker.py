@@ -66,6 +66,7 @@ def configure_device(spec: WorkerSpec) -> torch.device:
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise RuntimeError("the spec asks for CUDA but this worker sees no GPU")
+        device = torch.device("cuda", device.index or 0)  # memory caps and statistics want an index
         torch.cuda.set_device(device)
         if spec.gpu_memory_fraction:
             torch.cuda.set_per_process_memory_fraction(spec.gpu_memory_fraction, device)

@@ -150,3 +150,8 @@ def test_unusual_but_valid_mixers_are_ok(tmp_path, name):
     assert all(c.passed for c in result.checks)
     assert 0.0 <= result.metrics["accuracy"] <= 1.0 and result.train_tokens_per_second > 0
     assert set(result.inference_latency_ms) == {"64", "256"} and result.peak_memory_bytes > 0
+
+
+def test_exiting_from_forward_is_invalid_with_the_line(tmp_path):
+    result = run("exits_in_forward.py", tmp_path)
+    assert result.status is Status.INVALID and "SystemExit at line 12" in result.reason

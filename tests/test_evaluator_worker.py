@@ -5,15 +5,18 @@ import json
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 
-from evaluator.evaluate import PROJECT_ROOT, evaluate, resolve_target
+from evaluator.budgets import get_budget
+from evaluator.evaluate import PROJECT_ROOT, classify, evaluate, resolve_target
 from evaluator.records import EvalResult, Status
 from evaluator.references import get_reference
 from evaluator.spec import WorkerSpec, result_name
 from evaluator.worker import Deadline, deadline
+from sandbox.job import SandboxOutcome
 
 CANDIDATES = Path(__file__).with_name("candidates")
 
@@ -86,3 +89,40 @@ def test_deadline_interrupts_a_busy_loop_and_nested_deadlines_keep_the_outer_one
                 pass
             while True:  # the outer deadline still rings after the inner block has closed
                 pass
+
+
+def test_a_stop_request_kills_the_worker_and_says_the_result_is_no_verdict(tmp_path):
+    stop = threading.Event()
+    stop.set()  # already set: the sandbox kills the worker as soon as it has started
+    result = evaluate(CANDIDATES / "causal_cummax.py", "mqar", "smoke", out_dir=tmp_path, threads=1, stop=stop)
+    assert result.status is Status.CRASHED and result.reason.startswith("stopped")
+
+
+def outcome(tmp_path: Path, **how) -> SandboxOutcome:
+    """A sandbox outcome as the runner reports it (a plain record)."""
+    fields = dict(exit_code=0, signal=None, timed_out=False, memory_exceeded=False, wall_seconds=12.0,
+                  stdout_path=tmp_path / "stdout.log", stderr_path=tmp_path / "stderr.log", stdout_tail="",
+                  stderr_tail="", output_truncated=False, isolation="rlimits")
+    return SandboxOutcome(**{**fields, **how})
+
+
+@pytest.mark.parametrize("how, status, detail", [
+    ({"timed_out": True, "exit_code": None, "signal": 9}, Status.TIMEOUT, "wall limit of 90 s (budget 60 s + 30 s grace)"),
+    ({"memory_exceeded": True, "signal": 9}, Status.OOM, "limit 3.0 GiB"),
+    ({"exit_code": 1, "stderr_tail": "Traceback\n  File x\nMemoryError"}, Status.OOM, "ran out of memory"),
+    ({"signal": 11, "exit_code": None, "stderr_tail": "Fatal Python error: Segmentation fault"}, Status.CRASHED,
+     "signal 11 without writing a result; last lines of its stderr:\nFatal Python error: Segmentation fault"),
+    ({"stopped": True, "signal": 9}, Status.CRASHED, "stopped: the orchestrator stopped the worker"),
+])
+def test_endings_without_a_result_are_classified_from_the_sandbox(tmp_path, how, status, detail):
+    result = classify(outcome(tmp_path, **how), tmp_path / result_name("abc"), get_budget("mqar", "smoke"))
+    assert result.status is status and detail in result.reason
+
+
+def test_an_unreadable_result_file_is_a_crash_and_other_files_are_never_read(tmp_path):
+    (tmp_path / "eval.json").write_text(json.dumps({"status": "ok", "reason": "forged"}))
+    result = classify(outcome(tmp_path), tmp_path / result_name("abc"), get_budget("mqar", "smoke"))
+    assert result.status is Status.CRASHED and "forged" not in result.reason
+    (tmp_path / result_name("abc")).write_text("{not json")
+    result = classify(outcome(tmp_path), tmp_path / result_name("abc"), get_budget("mqar", "smoke"))
+    assert result.status is Status.CRASHED and "unreadable" in result.reason

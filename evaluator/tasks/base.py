@@ -56,6 +56,7 @@ class Task(Protocol):
     name: str
     baseline: str                   # reference whose fitness is zero: the bar to beat
     ceiling: str                    # reference taken as the quality ceiling (implausibility checks)
+    description: str                # what the task measures, shown to the LLM researcher
     max_complexity_exponent: float  # forward time must grow no faster than T ** this
 
     def vocab_size(self, budget: Any) -> int: ...

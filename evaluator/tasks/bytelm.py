@@ -62,6 +62,9 @@ class ByteLMTask:
     name = "bytelm"
     baseline = "gated_delta_rule"
     ceiling = "softmax_attention"
+    description = ("Byte-level language modelling on text (by default a fixed sample of Python's own source "
+                   "files). Fitness is the reduction in validation bits per byte relative to the baseline. "
+                   "It rewards modelling local syntax and longer-range structure at once.")
     max_complexity_exponent = 1.5
 
     def vocab_size(self, budget: Any) -> int:

@@ -85,6 +85,10 @@ class MQARTask:
     name = "mqar"
     baseline = "gated_delta_rule"
     ceiling = "softmax_attention"
+    description = ("Multi-query associative recall: a sequence of key-value pairs, then queries of earlier keys; "
+                   "the model must output each queried key's value. Fitness is recall accuracy over several "
+                   "sequence lengths and pair counts, relative to the baseline. It rewards a state that stores "
+                   "many bindings and retrieves them precisely.")
     max_complexity_exponent = 1.5
 
     def vocab_size(self, budget: Any) -> int:
