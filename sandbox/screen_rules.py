@@ -43,6 +43,17 @@ FORBIDDEN_ATTRIBUTE_NAMES: dict[str, str] = {
         "gi_yieldfrom", "cr_frame", "cr_code", "cr_await", "ag_frame", "ag_code", "tb_frame", "tb_next",
         "co_code", "co_consts", "with_traceback")},
 }
+# Packages re-export the modules they import (`torch.os`, `typing.sys`, `functools.types`): reaching a
+# module outside the allowlist through an allowed one is the same escape as importing it. Names that
+# are also common tensor or container methods (`select`, `copy`, `signal`, `code`) are left out.
+_REEXPORTED_MODULE = "it reaches a module outside the import allowlist through an allowed one"
+FORBIDDEN_ATTRIBUTE_NAMES.update({name: _REEXPORTED_MODULE for name in (
+    "os", "sys", "posix", "nt", "subprocess", "builtins", "importlib", "imp", "ctypes", "socket", "ssl", "io",
+    "pathlib", "shutil", "tempfile", "glob", "pickle", "marshal", "copyreg", "shelve", "inspect", "gc", "types",
+    "weakref", "operator", "threading", "_thread", "multiprocessing", "concurrent", "asyncio",
+    "runpy", "codeop", "pty", "site", "sysconfig", "platform", "zipimport", "pkgutil", "traceback",
+    "linecache", "urllib", "http", "ftplib", "smtplib", "codecs", "mmap", "resource", "fcntl", "selectors", "atexit", "faulthandler", "tracemalloc", "dis", "ast", "logging", "warnings", "abc",
+    "collections", "contextlib", "re", "json", "numpy", "zipfile", "tarfile", "sqlite3", "dbm")})
 FORBIDDEN_ATTRIBUTE_PREFIXES: dict[str, str] = {
     "register_module_": "global module hooks would change the harness's backbone too",
 }

@@ -4,17 +4,16 @@ Each failing check must name what to fix: the leaking position, the exponent, th
 """
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import pytest
 import torch
 
+from evaluator.backbone import build_model
 from evaluator.budgets import get_budget
 from evaluator.candidate_loader import CandidateError, load_mixer_class
 from evaluator.checks import (check_batch_independence, check_causality, check_complexity, check_forward,
                               check_instantiate, check_trained_causality)
-from evaluator.backbone import build_model
 from evaluator.measure import count_forward_work, fit_exponent
 from evaluator.references import get_reference
 

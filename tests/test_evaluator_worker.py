@@ -107,7 +107,7 @@ def outcome(tmp_path: Path, **how) -> SandboxOutcome:
 
 
 @pytest.mark.parametrize("how, status, detail", [
-    ({"timed_out": True, "exit_code": None, "signal": 9}, Status.TIMEOUT, "wall limit of 90 s (budget 60 s + 30 s grace)"),
+    ({"timed_out": True, "exit_code": None, "signal": 9}, Status.TIMEOUT, "wall limit of 120 s (budget 90 s + 30 s grace)"),
     ({"memory_exceeded": True, "signal": 9}, Status.OOM, "limit 3.0 GiB"),
     ({"exit_code": 1, "stderr_tail": "Traceback\n  File x\nMemoryError"}, Status.OOM, "ran out of memory"),
     ({"signal": 11, "exit_code": None, "stderr_tail": "Fatal Python error: Segmentation fault"}, Status.CRASHED,

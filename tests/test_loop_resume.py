@@ -80,3 +80,21 @@ def test_kill_9_at_several_points_then_resume(tmp_path):
             assert sum(m.startswith("evaluated") for m in stages) <= 1, stages
         genomes = [str(sorted(e.genome.items())) for e in finished if e.genome]
         assert len(genomes) == len(set(genomes))  # no proposal was made twice
+
+
+def test_a_stop_signal_ends_the_run_cleanly_and_resume_finishes_it(tmp_path):
+    """Ctrl-C (or `kill`): the evaluation in flight is abandoned, not recorded as a failure."""
+    config = write_config(tmp_path, experiments=2, workers=2)
+    run_dir = tmp_path / "runs" / "crashy"
+    run = start_run(tmp_path, "run", "--config", str(config), "--name", "crashy")
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    while not evaluation_in_flight(run_dir):
+        assert run.poll() is None and time.monotonic() < deadline, "no evaluation started"
+        time.sleep(0.1)
+    run.send_signal(signal.SIGTERM)
+    assert run.wait(timeout=60) == 130
+    assert not any(exp.stage is Stage.FAILED for exp in proposals(run_dir))
+
+    archlab("resume", str(run_dir), cwd=tmp_path)
+    finished = proposals(run_dir)
+    assert len(finished) == 2 and all(exp.finished for exp in finished)

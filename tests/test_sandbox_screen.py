@@ -236,3 +236,16 @@ def test_parameters_named_like_builtins_are_not_builtins():
 def test_shipped_reference_candidates_pass(path):
     report = screen_source(path.read_text(), ALLOWED_IMPORTS)
     assert report.passed, f"{path.name}:\n{report.reason}"
+
+
+@pytest.mark.parametrize("chain", ["torch.os.environ", "typing.sys.modules", "functools.types", "math.sys",
+                                   "torch.nn.functional.torch.sys"])
+def test_modules_reexported_by_allowed_packages_are_refused(chain):
+    root = chain.split(".")[0]
+    report = screen_source(f"import {root}\nimport torch.nn.functional\nvalue = {chain}\n", ALLOWED_IMPORTS)
+    assert not report.passed and "line 3" in report.reason and "allowlist" in report.reason
+
+
+def test_tensor_methods_sharing_a_name_with_modules_still_pass():
+    source = "import torch\n\ndef pick(x, table):\n    return x.select(1, 0), table.copy(), x.real\n"
+    assert screen_source(source, ALLOWED_IMPORTS).passed

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 from pathlib import Path
 
 from archlab.config import load_config
@@ -80,11 +81,19 @@ def _summary(progress) -> str:
     return "\n".join(lines)
 
 
+def _stop_on_sigterm() -> None:
+    """`kill PID` stops a run as cleanly as Ctrl-C does: in-flight sandboxes are killed, the run is resumable."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def _drive(config, run_dir: Path) -> int:
     from agents.driver import BaselineFailed, Driver
     from agents.session import open_session
     from archlab.progress import print_progress
 
+    _stop_on_sigterm()
     with open_session(config, run_dir) as (lab, graph):
         driver = Driver(lab, graph, on_progress=print_progress)
         try:
