@@ -87,6 +87,7 @@ class Driver:
             raise BaselineFailed(f"the baseline {baseline.name} failed here: {baseline.status}: {baseline.reason}")
         references = {e.id for e in self.lab.archive.experiments(run=self.lab.run) if e.proposer == "reference"}
         self._drive(only=references)  # the whole seed archive is known before the first proposal
+        self._started, self._done_at_start = time.monotonic(), None  # the ETA counts proposals only
         self._drive(only=None)
         return self.progress("stopped" if self._stopped else "finished")
 

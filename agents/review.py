@@ -30,7 +30,11 @@ class ReviewDecision(BaseModel):
 def apply_review(lab: Lab, exp_id: str, decision: ReviewDecision) -> None:
     """approve → train it; reject → finished with the note; replace → the person's code is
     screened and trained; idea → the idea is archived and the experiment is proposed anew."""
+    _apply(lab, exp_id, decision)
     lab.log(exp_id, "review_applied", decision.action, note=decision.note)
+
+
+def _apply(lab: Lab, exp_id: str, decision: ReviewDecision) -> None:
     if decision.action == "approve":
         lab.update(exp_id, stage=Stage.APPROVED)
     elif decision.action == "reject":
@@ -38,16 +42,13 @@ def apply_review(lab: Lab, exp_id: str, decision: ReviewDecision) -> None:
     elif decision.action == "replace":
         report = screen_source(decision.code, ALLOWED_IMPORTS)
         if not report.passed:
-            lab.update(exp_id, stage=Stage.FAILED, status="invalid",
-                                          reason=f"replacement code refused: {report.reason}")
+            lab.update(exp_id, stage=Stage.FAILED, status="invalid", reason=f"replacement code refused: {report.reason}")
             return
         (lab.experiment_dir(exp_id) / "candidate.py").write_text(decision.code)
         lab.update(exp_id, code=decision.code, code_hash=code_hash(decision.code),
-                                      structure_hash=structure_hash(decision.code), proposer="person",
-                                      stage=Stage.APPROVED)
+                   structure_hash=structure_hash(decision.code), proposer="person", stage=Stage.APPROVED)
     else:
         idea_id = "idea-" + hashlib.sha256(f"{exp_id}:{decision.note}".encode()).hexdigest()[:12]
         lab.archive.add_insight(Insight(id=idea_id, title="A person's idea", text=decision.note, source="person",
                                         run=lab.run, experiment_id=exp_id))
-        lab.update(exp_id, stage=Stage.PROPOSED, motivation="", plan="", code="",
-                                      code_hash="", structure_hash="")
+        lab.update(exp_id, stage=Stage.PROPOSED, motivation="", plan="", code="", code_hash="", structure_hash="")

@@ -89,7 +89,7 @@ def code_step(lab: Lab, exp_id: str) -> None:
     (lab.experiment_dir(exp_id) / "candidate.py").write_text(code)
     exp = lab.archive.get_experiment(exp_id)
     lab.update(exp_id, code=code, stage=Stage.CODED, **hashes,
-                                  timings=_add_timing(lab, exp, "code", time.monotonic() - started))
+               timings=_add_timing(lab, exp, "code", time.monotonic() - started))
     lab.log(exp_id, "stage", "coded")
 
 
@@ -138,5 +138,5 @@ def analyze_step(lab: Lab, exp_id: str) -> None:
     analyst = lab.team.reference_analyst if exp.proposer == "reference" else lab.team.analyst
     analysis = analyst.analyze(lab, exp, parent, siblings, lab.baseline())
     lab.update(exp_id, analysis=analysis, stage=Stage.ANALYZED,
-                                  timings=_add_timing(lab, exp, "analyze", time.monotonic() - started))
+               timings=_add_timing(lab, exp, "analyze", time.monotonic() - started))
     lab.log(exp_id, "stage", "analyzed")
