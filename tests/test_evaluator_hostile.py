@@ -86,17 +86,18 @@ def test_forged_result_files_are_ignored_even_when_the_screen_is_bypassed(tmp_pa
 
 
 def test_secret_environment_never_reaches_the_worker(tmp_path, monkeypatch):
-    """`torch.os.environ` slips past a name-based screen; the sandbox's environment allowlist still holds."""
+    """`torch.os.environ` is refused by the screen (the sandbox's environment allowlist is the second line,
+    tested with raw scripts in test_sandbox_containment)."""
     monkeypatch.setenv("ARCHLAB_TEST_SECRET", "hunter2")
     result = run("env_secret_via_torch.py", tmp_path)
     assert "hunter2" not in result.reason + result.log_tail
-    assert result.status is Status.OK or (result.status is Status.INVALID and "torch.os" in result.reason)
+    assert result.status is Status.INVALID and "`.os` is not allowed" in result.reason
 
 
 def test_patching_torch_in_process_invalidates_the_run(tmp_path):
     result = run("patches_harness.py", tmp_path)
     assert result.status is Status.INVALID
-    assert "torch.Tensor.argmax" in result.reason or "torch.sys" in result.reason
+    assert "`.sys` is not allowed" in result.reason
 
 
 def test_exploding_mixer_is_diverged_with_the_step(tmp_path):
