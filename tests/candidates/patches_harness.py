@@ -1,4 +1,4 @@
-"""Patches torch in-process, reached through `torch.sys.modules`, which a name-based screen lets by.
+"""Patches torch in-process through an alias (`tensor_class = torch.Tensor`), which a static screen cannot follow.
 
 A forger would replace `torch.Tensor.argmax` (which the recall metric uses) with something that
 agrees with the targets; this one wraps it harmlessly. What matters is that the worker notices a
@@ -7,7 +7,7 @@ torch function was replaced and refuses to trust any metric of the run.
 import torch
 from torch import nn
 
-tensor_class = torch.sys.modules["torch"].Tensor
+tensor_class = torch.Tensor
 original_argmax = tensor_class.argmax
 
 
