@@ -12,10 +12,14 @@ from agents.offline.render import render_candidate
 from agents.offline.search import propose
 from agents.parents import selection_seed
 from agents.team import ProposalDraft
+from knowledge.novelty import code_hash
 from knowledge.records import Experiment
 
 if TYPE_CHECKING:
     from agents.lab import Lab
+
+
+RENDER_DUPLICATE_TRIES = 8
 
 
 @dataclass
@@ -25,9 +29,14 @@ class OfflineResearcher:
     def propose(self, lab: "Lab", exp: Experiment, parent: Experiment, references: list[Experiment],
                 rejected: list[RejectedMotivation], ideas: list[str]) -> ProposalDraft:
         archive = [e for e in lab.archive.experiments(run=lab.run) if e.id != exp.id]
-        # a person's new idea changes the seed, so "idea" in review yields a different proposal
-        seed = selection_seed(lab.config.seed, f"{exp.id}/{len(ideas)}")
-        proposal = propose(archive, seed, parent, references)
+        archived_code = {e.code_hash for e in archive if e.code_hash}
+        for attempt in range(RENDER_DUPLICATE_TRIES):
+            # a person's new idea changes the seed, so "idea" in review yields a different proposal
+            seed = selection_seed(lab.config.seed, f"{exp.id}/{len(ideas)}/{attempt}")
+            proposal = propose(archive, seed, parent, references)
+            # distinct genomes can render the same file (a gene that is moot given the others)
+            if code_hash(render_candidate(proposal.genome, name=proposal.name)) not in archived_code:
+                break
         return ProposalDraft(name=proposal.name, motivation=proposal.motivation, plan=proposal.plan,
                              proposer="offline", genome=proposal.genome.to_dict(), parent_id=proposal.parent_id,
                              reference_ids=list(proposal.reference_ids))
