@@ -157,8 +157,9 @@ class Driver:
 
     # ---- review ---------------------------------------------------------------------------
     def _pending_decision(self, exp_id: str) -> dict | None:
-        decisions = [e for e in self.lab.archive.events(experiment_id=exp_id) if e.kind == "review_decision"]
-        applied = [e for e in self.lab.archive.events(experiment_id=exp_id) if e.kind == "review_applied"]
+        events = self.lab.archive.events(experiment_id=exp_id)
+        decisions = [e for e in events if e.kind == "review_decision"]
+        applied = [e for e in events if e.kind == "review_applied"]
         return decisions[len(applied)].data if len(decisions) > len(applied) else None
 
     def _awaiting_review(self, only: set[str] | None) -> bool:

@@ -23,7 +23,7 @@ def fail(lab: Lab, exp_id: str, reason: str, status: str = "") -> None:
     lab.log(exp_id, "failure", reason, status=status)
 
 
-def _add_timing(lab: Lab, exp: Experiment, phase: str, seconds: float) -> dict[str, float]:
+def _add_timing(exp: Experiment, phase: str, seconds: float) -> dict[str, float]:
     timings = dict(exp.timings)
     timings[phase] = round(timings.get(phase, 0.0) + seconds, 3)
     return timings
@@ -53,7 +53,7 @@ def propose_step(lab: Lab, exp_id: str) -> None:
             exp_id, name=draft.name, motivation=draft.motivation, plan=draft.plan, proposer=draft.proposer,
             genome=draft.genome, parent_id=draft.parent_id or parent.id,
             reference_ids=draft.reference_ids if draft.reference_ids is not None else [r.id for r in references],
-            timings=_add_timing(lab, exp, "propose", time.monotonic() - started),
+            timings=_add_timing(exp, "propose", time.monotonic() - started),
         )
         lab.log(exp_id, "stage", f"proposed {draft.name}")
         return
@@ -89,7 +89,7 @@ def code_step(lab: Lab, exp_id: str) -> None:
     (lab.experiment_dir(exp_id) / "candidate.py").write_text(code)
     exp = lab.archive.get_experiment(exp_id)
     lab.update(exp_id, code=code, stage=Stage.CODED, **hashes,
-               timings=_add_timing(lab, exp, "code", time.monotonic() - started))
+               timings=_add_timing(exp, "code", time.monotonic() - started))
     lab.log(exp_id, "stage", "coded")
 
 
@@ -117,7 +117,7 @@ def evaluate_step(lab: Lab, exp_id: str) -> None:
     results = score_experiment(lab, exp, lambda seed: run_evaluation(lab, exp, seed))
     first = results.results[0]
     exp = lab.archive.get_experiment(exp_id)
-    timings = _add_timing(lab, exp, "evaluate", time.monotonic() - started)
+    timings = _add_timing(exp, "evaluate", time.monotonic() - started)
     timings["train"] = round(timings.get("train", 0.0) + sum(r.timings.get("train", 0.0) for r in results.results), 3)
     lab.update(
         exp_id, stage=Stage.EVALUATED, status=first.status.value, reason=first.reason,
@@ -138,5 +138,5 @@ def analyze_step(lab: Lab, exp_id: str) -> None:
     analyst = lab.team.reference_analyst if exp.proposer == "reference" else lab.team.analyst
     analysis = analyst.analyze(lab, exp, parent, siblings, lab.baseline())
     lab.update(exp_id, analysis=analysis, stage=Stage.ANALYZED,
-               timings=_add_timing(lab, exp, "analyze", time.monotonic() - started))
+               timings=_add_timing(exp, "analyze", time.monotonic() - started))
     lab.log(exp_id, "stage", "analyzed")
