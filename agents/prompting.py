@@ -11,8 +11,16 @@ from typing import Any
 
 import jinja2
 
-PROMPTS_DIR = Path(__file__).resolve().parents[1] / "prompts"
+from prompts import PROMPTS_DIR
+
 MESSAGE_BLOCKS = ("system", "user")
+
+
+def template_environment(directory: Path) -> jinja2.Environment:
+    """Plain-text templates: no autoescaping, block tags leave no blank lines, and a missing or
+    misspelt field is an error rather than an empty string."""
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(directory), undefined=jinja2.StrictUndefined,
+                              trim_blocks=True, lstrip_blocks=True, autoescape=False)
 
 
 class PromptError(Exception):
@@ -26,14 +34,7 @@ class Prompts:
         if not directory.is_dir():
             raise PromptError(f"prompt directory {directory} does not exist")
         self.directory = directory
-        self._env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(directory),
-            undefined=jinja2.StrictUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-            keep_trailing_newline=False,
-            autoescape=False,
-        )
+        self._env = template_environment(directory)
 
     def messages(self, template: str, **context: Any) -> list[dict[str, str]]:
         """Chat messages from the template's `system` and `user` blocks."""

@@ -51,6 +51,15 @@ def _longest_latency(metrics: dict[str, Any]) -> float | None:
     return max(by_length)[1] if by_length else None
 
 
+def selection_weight(analysis: dict[str, Any]) -> float:
+    """The judge's multiplier on selection (agents.answers.judge_weight), 1 when no judge ran.
+
+    Stored as a column like the descriptors, so parent sampling can weigh it without JSON."""
+    judged = analysis.get("judge") if isinstance(analysis, dict) else None
+    weight = _finite(judged.get("weight")) if isinstance(judged, dict) else None
+    return weight if weight is not None and weight > 0 else 1.0
+
+
 def descriptors_from_metrics(metrics: dict[str, Any]) -> Descriptors:
     """Missing or malformed figures give None, never an error: old or failed results lack them."""
     params = _finite(metrics.get("parameters"))
@@ -76,4 +85,5 @@ def brief_of(exp: Experiment) -> ExperimentBrief:
         log10_params=found.log10_params,
         complexity_exponent=found.complexity_exponent,
         latency_ms=found.latency_ms,
+        selection_weight=selection_weight(exp.analysis),
     )

@@ -121,3 +121,4 @@ class ExperimentBrief(NamedTuple):
     log10_params: float | None = None
     complexity_exponent: float | None = None
     latency_ms: float | None = None
+    selection_weight: float = 1.0     # the judge's multiplier on selection (1: no judge)

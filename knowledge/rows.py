@@ -6,17 +6,18 @@ import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
-from knowledge.descriptors import descriptors_from_metrics
+from knowledge.descriptors import descriptors_from_metrics, selection_weight
 from knowledge.records import Event, Experiment, ExperimentBrief, Insight, LLMCall, Stage
 
 EXPERIMENT_JSON_FIELDS = ("reference_ids", "metrics", "fitness", "analysis", "genome", "timings")
 EXPERIMENT_FIELDS = tuple(Experiment.model_fields)
 EXPERIMENT_COLUMNS = EXPERIMENT_FIELDS + (
     "fitness_value", "fitness_flagged", "log10_params", "complexity_exponent", "latency_ms",
+    "selection_weight",
 )
 BRIEF_COLUMNS = ("id", "parent_id", "proposer", "stage", "status", "fitness_value",
                  "fitness_flagged", "structure_hash", "log10_params", "complexity_exponent",
-                 "latency_ms")
+                 "latency_ms", "selection_weight")
 
 LLM_CALL_JSON_FIELDS = ("prompt",)
 LLM_CALL_FIELDS = tuple(LLMCall.model_fields)
@@ -52,6 +53,7 @@ def experiment_to_row(exp: Experiment) -> dict[str, Any]:
         log10_params=found.log10_params,
         complexity_exponent=found.complexity_exponent,
         latency_ms=found.latency_ms,
+        selection_weight=selection_weight(exp.analysis),
     )
     return data
 
@@ -66,9 +68,9 @@ _STAGES = {stage.value: stage for stage in Stage}
 def briefs_from_rows(found: Iterable[tuple]) -> list[ExperimentBrief]:
     stages = _STAGES
     return [ExperimentBrief(exp_id, parent_id, proposer, stages[stage], status, fitness, flagged == 1,
-                            structure_hash, log10_params, exponent, latency)
+                            structure_hash, log10_params, exponent, latency, weight)
             for (exp_id, parent_id, proposer, stage, status, fitness, flagged, structure_hash,
-                 log10_params, exponent, latency) in found]
+                 log10_params, exponent, latency, weight) in found]
 
 
 def llm_call_to_row(call: LLMCall) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import json
 import sqlite3
 from collections.abc import Callable
 
-from knowledge.descriptors import descriptors_from_metrics
+from knowledge.descriptors import descriptors_from_metrics, selection_weight
 
 V1_TABLES = """
 CREATE TABLE experiments (
@@ -119,8 +119,17 @@ def _v2_selection_columns(conn: sqlite3.Connection) -> None:
         )
 
 
+def _v3_selection_weight(conn: sqlite3.Connection) -> None:
+    """The judge's selection multiplier as a column (1 where no judge ran)."""
+    conn.execute("ALTER TABLE experiments ADD COLUMN selection_weight REAL NOT NULL DEFAULT 1.0")
+    for exp_id, analysis in conn.execute("SELECT id, analysis FROM experiments").fetchall():
+        weight = selection_weight(json.loads(analysis))
+        if weight != 1.0:
+            conn.execute("UPDATE experiments SET selection_weight=? WHERE id=?", (weight, exp_id))
+
+
 Migration = Callable[[sqlite3.Connection], None]
-MIGRATIONS: tuple[Migration, ...] = (_v1_tables, _v2_selection_columns)
+MIGRATIONS: tuple[Migration, ...] = (_v1_tables, _v2_selection_columns, _v3_selection_weight)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

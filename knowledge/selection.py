@@ -3,7 +3,8 @@
 Greedy selection (always breed from the best) collapses the search onto one lineage, so
 parents come either from UCT over the lineage tree (good fitness, but subtrees already tried
 often lose priority) or from a quality-diversity grid (the best of a randomly chosen niche
-of size and scaling). Same input and seed, same choice. Inputs are lists of full experiments
+of size and scaling). Both rank by quality: fitness normalised to [0, 1] over the eligible,
+times the judge's selection weight when a judge ran (1 otherwise). Same input and seed, same choice. Inputs are lists of full experiments
 or of the light `ExperimentBrief`s of `Archive.briefs()` (the fast path on a large archive).
 """
 from __future__ import annotations
@@ -74,6 +75,14 @@ class _Table:
             & np.isfinite(fitness)
         self.eligible = (unstarted_reference | evaluated_ok) & ~_column(briefs, "flagged", bool)
         self.value = np.where(np.isfinite(fitness), fitness, 0.0)  # an unevaluated reference: the baseline
+        self.weight = _column(briefs, "selection_weight", float)
+
+    def quality(self, indices: np.ndarray) -> np.ndarray:
+        """Fitness of `indices` scaled to [0, 1] among them, times the judge's weight."""
+        values = self.value[indices]
+        span = values.max() - values.min()
+        normalised = (values - values.min()) / span if span > 0 else np.full(len(values), 0.5)
+        return normalised * self.weight[indices]
 
     @cached_property
     def parent(self) -> np.ndarray:
@@ -129,15 +138,12 @@ def _pick_best(scores: np.ndarray, indices: np.ndarray, rng: random.Random) -> i
 
 
 def sample_parent_uct(experiments: Sequence[Candidate], rng_seed: int, c: float = 0.5) -> Candidate:
-    """The eligible experiment of highest UCT score: normalised fitness in [0, 1] plus
+    """The eligible experiment of highest UCT score: quality (see `_Table.quality`) plus
     c * sqrt(ln(1 + N) / (1 + descendants)), N the number of experiments. Ties broken by the seed."""
     table = _Table(experiments)
     eligible = table.eligible_indices()
-    values = table.value[eligible]
-    span = values.max() - values.min()
-    quality = (values - values.min()) / span if span > 0 else np.full(len(values), 0.5)
     exploration = c * np.sqrt(math.log(1 + table.size) / (1 + table.descendants()[eligible]))
-    return experiments[_pick_best(quality + exploration, eligible, random.Random(rng_seed))]
+    return experiments[_pick_best(table.quality(eligible) + exploration, eligible, random.Random(rng_seed))]
 
 
 def qd_cell(brief: ExperimentBrief, axes: Mapping[str, float] = DEFAULT_QD_AXES) -> tuple[int, ...]:
@@ -152,7 +158,7 @@ def qd_cell(brief: ExperimentBrief, axes: Mapping[str, float] = DEFAULT_QD_AXES)
 
 def sample_parent_qd(experiments: Sequence[Candidate], rng_seed: int,
                      axes: Mapping[str, float] = DEFAULT_QD_AXES) -> Candidate:
-    """MAP-Elites: pick an occupied cell uniformly, return its elite (best fitness in the cell;
+    """MAP-Elites: pick an occupied cell uniformly, return its elite (best quality in the cell;
     the earliest on a tie)."""
     if not axes or set(axes) - set(DESCRIPTORS) or any(width <= 0 for width in axes.values()):
         raise ValueError(f"QD axes map descriptors {DESCRIPTORS} to positive bin widths, got {dict(axes)}")
@@ -160,8 +166,8 @@ def sample_parent_qd(experiments: Sequence[Candidate], rng_seed: int,
     eligible = table.eligible_indices()
     cells = [np.nan_to_num(np.floor(_column(table.briefs, axis, float)[eligible] / width), nan=-1).astype(np.int64)
              for axis, width in axes.items()]
-    # sort by cell, then best value first, then position: the first row of each cell is its elite
-    order = np.lexsort((eligible, -table.value[eligible], *reversed(cells)))
+    # sort by cell, then best quality first, then position: the first row of each cell is its elite
+    order = np.lexsort((eligible, -table.quality(eligible), *reversed(cells)))
     grid = np.stack(cells, axis=1)[order]
     first = np.ones(len(order), dtype=bool)
     first[1:] = np.any(grid[1:] != grid[:-1], axis=1)

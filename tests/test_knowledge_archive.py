@@ -107,6 +107,9 @@ def test_briefs_carry_descriptors_from_metrics(archive):
     assert brief.fitness == 0.4 and brief.flagged
     assert brief.log10_params == pytest.approx(4.0792, abs=1e-4)
     assert brief.complexity_exponent == 1.07 and brief.latency_ms == 9.0
+    assert brief.selection_weight == 1.0  # no judge ran
+    archive.update_experiment("e0001", analysis={"judge": {"novelty": 9, "complexity": 2, "weight": 1.2}})
+    assert archive.briefs()[0].selection_weight == 1.2
 
 
 def test_llm_calls_add_to_experiment_cost_and_spend(archive):
@@ -152,11 +155,13 @@ def test_v1_database_is_migrated_forward(tmp_path):
         "INSERT INTO experiments (id, run, stage, status, metrics, fitness, created_at, updated_at)"
         " VALUES ('e0001', 'r1', 'evaluated', 'ok', ?, ?, 1.0, 1.0)",
         (json.dumps(METRICS), json.dumps({"value": 0.3, "stderr": 0.0, "seeds": 1, "flagged": ""})))
+    old.execute("UPDATE experiments SET analysis=? WHERE id='e0001'", (json.dumps({"judge": {"weight": 0.8}}),))
     old.commit()
     old.close()
     with Archive.open(path) as archive:
         (brief,) = archive.briefs()
         assert brief.fitness == 0.3 and brief.complexity_exponent == 1.07
+        assert brief.selection_weight == 0.8  # backfilled from the judge's recorded weight
         assert archive.get_experiment("e0001").metrics == METRICS
     check = sqlite3.connect(path)
     assert check.execute("SELECT version FROM schema_version").fetchone()[0] == schema.SCHEMA_VERSION

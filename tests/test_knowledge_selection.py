@@ -12,10 +12,11 @@ from knowledge.selection import (
 
 def brief(exp_id: str, fitness: float | None = None, parent: str | None = None, status: str = "ok",
           stage: Stage = Stage.ANALYZED, proposer: str = "offline", params: float | None = 5.0,
-          exponent: float | None = 1.0, structure: str = "", flagged: bool = False) -> ExperimentBrief:
+          exponent: float | None = 1.0, structure: str = "", flagged: bool = False,
+          weight: float = 1.0) -> ExperimentBrief:
     return ExperimentBrief(id=exp_id, parent_id=parent, proposer=proposer, stage=stage, status=status,
                            fitness=fitness, flagged=flagged, structure_hash=structure or f"s-{exp_id}",
-                           log10_params=params, complexity_exponent=exponent)
+                           log10_params=params, complexity_exponent=exponent, selection_weight=weight)
 
 
 def archive_with_failures() -> list[ExperimentBrief]:
@@ -88,6 +89,18 @@ def test_uct_moves_on_from_a_heavily_explored_parent():
     children = [brief(f"c{i}", 0.0, parent="best") for i in range(50)]
     assert sample_parent_uct([best, fresh, *children], 0).id == "fresh"
     assert sample_parent_uct([best, fresh, brief("low", 0.0)], 0).id == "best"  # equal visits: fitness decides
+
+
+def test_the_judges_weight_reorders_close_candidates_but_not_distant_ones():
+    plain, novel = brief("plain", 0.50), brief("novel", 0.48, weight=1.3)
+    floor = brief("floor", 0.0)
+    assert sample_parent_uct([plain, brief("novel", 0.48), floor], 0).id == "plain"
+    assert sample_parent_uct([plain, novel, floor], 0).id == "novel"
+    assert sample_parent_uct([brief("strong", 1.0), brief("weak", 0.2, weight=1.3), floor], 0).id == "strong"
+    # in a quality-diversity cell the elite is the best weighted candidate too
+    same_cell = dict(params=5.0, exponent=1.0)
+    cell = [brief("plain", 0.50, **same_cell), brief("novel", 0.48, weight=1.3, **same_cell), brief("floor", 0.0, **same_cell)]
+    assert {sample_parent_qd(cell, s).id for s in range(10)} == {"novel"}
 
 
 def test_uct_counts_grandchildren_and_handles_out_of_order_input():

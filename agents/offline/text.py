@@ -8,22 +8,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import jinja2
-
-PROMPTS_DIR = Path(__file__).resolve().parents[2] / "prompts"
+from agents.prompting import template_environment
+from prompts import PROMPTS_DIR
 
 
 def render_blocks(template_name: str, blocks: tuple[str, ...], directory: Path = PROMPTS_DIR,
                   **context: Any) -> dict[str, str]:
     """Each named block of the template rendered with `context`, whitespace-trimmed."""
-    environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(directory),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        autoescape=False,
-    )
-    template = environment.get_template(template_name)
+    template = template_environment(directory).get_template(template_name)
     missing = [name for name in blocks if name not in template.blocks]
     if missing:
         raise ValueError(f"template {directory / template_name} must define blocks {list(blocks)}; missing {missing}")
