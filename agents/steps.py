@@ -35,7 +35,8 @@ def propose_step(lab: Lab, exp_id: str) -> None:
         return
     started = time.monotonic()
     parent, references = choose_parent_and_references(lab, exp)
-    ideas = [ins.text for ins in lab.archive.insights(source="person") if ins.run == lab.run]
+    ideas = [ins.text for ins in lab.archive.insights(source="person")  # given in review for this experiment
+             if ins.run == lab.run and ins.experiment_id == exp_id]
     researcher = lab.team.researcher
     novelty = MotivationNovelty(lab.store, threshold=lab.config.search.novelty_threshold)
     rejected: list[Rejected] = []

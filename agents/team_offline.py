@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 from agents.context import CheckFailure, RejectedMotivation
 from agents.offline.analyst import analyze
-from agents.offline.genome import Genome
+from agents.offline.genome import Genome, GenomeError
+from agents.offline.ideas import gene_settings
 from agents.offline.render import render_candidate
-from agents.offline.search import propose
+from agents.offline.search import develop_idea, propose
 from agents.parents import selection_seed
 from agents.team import ProposalDraft
 from knowledge.novelty import code_hash
@@ -30,16 +31,33 @@ class OfflineResearcher:
                 rejected: list[RejectedMotivation], ideas: list[str]) -> ProposalDraft:
         archive = [e for e in lab.archive.experiments(run=lab.run) if e.id != exp.id]
         archived_code = {e.code_hash for e in archive if e.code_hash}
+        idea = ideas[-1] if ideas else ""
+        settings = self._settings(lab, exp, idea)
         for attempt in range(RENDER_DUPLICATE_TRIES):
             # a person's new idea changes the seed, so "idea" in review yields a different proposal
             seed = selection_seed(lab.config.seed, f"{exp.id}/{len(ideas)}/{attempt}")
-            proposal = propose(archive, seed, parent, references)
+            proposal = develop_idea(archive, settings, idea, seed, parent) if settings \
+                else propose(archive, seed, parent, references)
             # distinct genomes can render the same file (a gene that is moot given the others)
             if code_hash(render_candidate(proposal.genome, name=proposal.name)) not in archived_code:
                 break
         return ProposalDraft(name=proposal.name, motivation=proposal.motivation, plan=proposal.plan,
                              proposer="offline", genome=proposal.genome.to_dict(), parent_id=proposal.parent_id,
                              reference_ids=list(proposal.reference_ids))
+
+    @staticmethod
+    def _settings(lab: "Lab", exp: Experiment, idea: str) -> dict[str, Any]:
+        """The gene settings of a person's idea; free text alone only re-draws the proposal."""
+        if not idea:
+            return {}
+        try:
+            settings = gene_settings(idea)
+        except GenomeError as error:  # `archlab review` checks ideas; this one came another way
+            lab.log(exp.id, "idea", f"idea not usable by the offline researcher: {error}")
+            return {}
+        if not settings:
+            lab.log(exp.id, "idea", "idea names no gene settings (gene=value); proposal re-drawn instead")
+        return settings
 
 
 @dataclass

@@ -64,7 +64,9 @@ def test_review_decisions_steer_the_run(tmp_path):
         inspired = awaiting(run_dir, run, exclude=(rejected,))
         with Archive.open(run_dir / "archive.sqlite") as archive:
             first_motivation = archive.get_experiment(inspired).motivation
-        decide(run_dir, run, inspired, "--idea", "try a larger state")
+        typo = archlab("review", str(run_dir), inspired, "--idea", "state_size=2", cwd=tmp_path, check=False)
+        assert typo.returncode == 2 and "unknown gene 'state_size'" in typo.stderr  # refused, nothing recorded
+        decide(run_dir, run, inspired, "--idea", "try a larger state: key_expand=2")
         awaiting(run_dir, run, wanted=inspired)  # proposed anew, and back for review
         decide(run_dir, run, inspired, "--approve")
 
@@ -85,9 +87,12 @@ def test_review_decisions_steer_the_run(tmp_path):
         assert "too close to the baseline" in archive.get_experiment(rejected).reason
         idea = archive.get_experiment(inspired)
         assert idea.stage is Stage.ANALYZED and idea.motivation  # re-proposed, then approved and trained
+        assert idea.genome["key_expand"] == 2 and "key_expand=2" in idea.motivation  # the idea, as given
+        notes = [e.data["note"] for e in archive.events(experiment_id=inspired) if e.kind == "review_decision"]
+        assert notes == ["try a larger state: key_expand=2", ""]  # the refused idea left no trace
         proposed = [e for e in archive.events(experiment_id=inspired) if e.kind == "stage" and "proposed" in e.message]
         assert len(proposed) == 2
-        assert [i.text for i in archive.insights(source="person")] == ["try a larger state"]
+        assert [i.text for i in archive.insights(source="person")] == ["try a larger state: key_expand=2"]
         person = archive.get_experiment(replaced)
         assert person.proposer == "person" and person.code == RUNNING_MAX and person.stage is Stage.ANALYZED
     assert first_motivation  # the first proposal existed before the idea replaced it

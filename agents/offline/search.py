@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from agents.offline.genome import Genome, GenomeError
+from agents.offline.ideas import apply_settings
 from agents.offline.operators import (EliteStatistics, ScoredGenome, crossover, elite_statistics,
                                       point_mutation, random_genome, toward_elites)
 from agents.offline.render import candidate_name
@@ -29,7 +30,7 @@ MAX_ATTEMPTS = 64             # tries before falling back to a fresh random geno
 ELITE_REFERENCES = 5          # elites listed as references of a toward_elites proposal
 REFERENCES_PER_PROPOSAL = 2   # crossover partners drawn by selection when it also picks the parent
 
-__all__ = ["Change", "OfflineProposal", "genome_of", "propose", "random_genome", "reference_genomes"]
+__all__ = ["Change", "OfflineProposal", "develop_idea", "genome_of", "propose", "random_genome", "reference_genomes"]
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ class OfflineProposal:
     plan: str
     parent_id: str | None          # the experiment whose genome was varied (None: a fresh random genome)
     reference_ids: tuple[str, ...]  # the crossover partner, or the elites a toward_elites step followed
-    operator: str                  # mutate, crossover, toward_elites, random
+    operator: str                  # mutate, crossover, toward_elites, random, idea
     changes: tuple[Change, ...]
 
 
@@ -114,6 +115,33 @@ def propose(archive: Sequence[Experiment], rng_seed: int, parent: Experiment | N
             return _proposal(child, "random", None, None, (), None, effects)
 
 
+def develop_idea(archive: Sequence[Experiment], settings: dict[str, Any], idea: str, rng_seed: int,
+                 parent: Experiment) -> OfflineProposal:
+    """A person's gene settings (agents.offline.ideas) applied to the parent's genome, or to the
+    best archived one when the parent lies outside the space.
+
+    If that genome is archived already, other genes are mutated (the settings never are) until
+    it is new; past the bound the person's exact request is evaluated again rather than refused.
+    """
+    rng = random.Random(rng_seed)
+    effects = load_gene_effects()
+    genomes = {exp.id: genome for exp in archive if (genome := genome_of(exp)) is not None}
+    taken = {genome.genome_id() for genome in genomes.values()}
+    base, base_genome = _base(parent, archive, genomes)
+    requested = apply_settings(base_genome or Genome(), settings)
+    free_genes = {gene: weight for gene, weight in effects.weights.items() if gene not in settings}
+    child = requested
+    for attempt in range(MAX_ATTEMPTS):
+        if child.genome_id() not in taken:
+            break
+        genes = 1 + attempt * 2 // MAX_ATTEMPTS
+        child = apply_settings(point_mutation(requested, rng, free_genes, genes), settings)
+    else:
+        child = requested
+    about = {"text": idea, "settings": settings, "varied": child != requested}
+    return _proposal(child, "idea", base, base_genome, (), None, effects, idea=about)
+
+
 def _usable_fitness(exp: Experiment) -> bool:
     return exp.fitness is not None and exp.status == "ok" and not exp.fitness.flagged
 
@@ -167,7 +195,7 @@ def _item_id(item: Experiment | ScoredGenome) -> str:
 
 def _proposal(child: Genome, operator: str, base: Experiment | None, base_genome: Genome | None,
               followed: tuple[str, ...], statistics: EliteStatistics | None,
-              effects: GeneEffects) -> OfflineProposal:
+              effects: GeneEffects, idea: dict[str, Any] | None = None) -> OfflineProposal:
     differences = base_genome.differences(child) if base_genome is not None else {}
     changes = tuple(Change(gene, old, new, effects.effect(gene, new)) for gene, (old, new) in differences.items())
     evidence = []
@@ -183,6 +211,7 @@ def _proposal(child: Genome, operator: str, base: Experiment | None, base_genome
         evidence=evidence,
         elites=len(statistics.elites) if statistics is not None else 0,
         scored=statistics.scored if statistics is not None else 0,
+        idea=idea,
     )
     return OfflineProposal(
         genome=child, name=candidate_name(child), motivation=text["motivation"], plan=text["plan"],

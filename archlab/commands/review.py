@@ -6,6 +6,7 @@ archive; the running (or resumed) run picks it up and continues that experiment.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -48,9 +49,26 @@ def _decision(args: argparse.Namespace):
     raise UsageError("give a decision: --approve, --reject NOTE, --replace FILE or --idea TEXT")
 
 
+def _check_offline_idea(idea: str) -> None:
+    """The offline researcher acts on the gene settings an idea names: refuse bad ones now, and
+    say so when there are none (the candidate is then only re-drawn)."""
+    from agents.offline.genome import GENES, GenomeError
+    from agents.offline.ideas import check_idea
+
+    try:
+        settings = check_idea(idea)
+    except GenomeError as error:
+        raise UsageError(f"--idea: {error}") from error
+    if not settings:
+        print("note: this run's offline researcher reads an idea as gene settings such as "
+              f"'update=delta conv=4' (genes: {', '.join(g.name for g in GENES)}); an idea without "
+              "any only re-draws the proposal", file=sys.stderr)
+
+
 def run(args: argparse.Namespace) -> int:
     run_dir = find_run(args.run, args.runs_dir)
-    name = load_run_config(run_dir).name
+    config = load_run_config(run_dir)
+    name = config.name
     with Archive.open(run_dir / "archive.sqlite") as archive:
         waiting = [e for e in archive.experiments(run=name) if e.stage is Stage.AWAITING_REVIEW]
         if args.experiment is None:
@@ -62,6 +80,8 @@ def run(args: argparse.Namespace) -> int:
         if args.experiment not in {e.id for e in waiting}:
             raise UsageError(f"{args.experiment} is not awaiting review (waiting: {', '.join(e.id for e in waiting) or 'none'})")
         decision = _decision(args)
+        if decision.action == "idea" and config.llm is None:
+            _check_offline_idea(decision.note)
         archive.log_event(Event(run=name, kind="review_decision", message=decision.action,
                                 experiment_id=args.experiment, data=decision.model_dump()))
     print(f"{args.experiment}: {decision.action} recorded; the run applies it next")
