@@ -15,7 +15,8 @@ from typing import Callable
 
 from langgraph.types import Command
 
-from agents.lab import Lab, StopRequested
+from agents.lab import Lab
+from agents.stopping import StopRequested
 from agents.llm_config import BudgetExhausted
 from agents.offline.search import reference_genomes
 from evaluator.references import get_reference

@@ -7,14 +7,11 @@ from pathlib import Path
 
 from agents.config import RunConfig
 from agents.slots import DeviceSlots
+from agents.stopping import StopRequested
 from agents.team import Team
 from knowledge.archive import Archive
 from knowledge.records import Event, Experiment
 from knowledge.vectors import VectorStore
-
-
-class StopRequested(Exception):
-    """The run is stopping (Ctrl-C or budget): the step in flight is abandoned, not recorded as failed."""
 
 
 @dataclass

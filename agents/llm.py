@@ -19,6 +19,7 @@ import litellm  # noqa: E402  (must follow the environment setting above)
 
 from agents.llm_config import ROLES, BudgetExhausted, LLMCallFailed, LLMConfig  # noqa: E402
 from agents.retry import backoff_delay_s, is_transient, retry_after_s  # noqa: E402
+from agents.stopping import StopRequested  # noqa: E402
 from knowledge.records import LLMCall  # noqa: E402
 
 litellm.suppress_debug_info = True  # its "give feedback" banners would flood unattended logs
@@ -60,8 +61,10 @@ class LLMClient:
         *,
         spent_usd: float = 0.0,
         calls: int = 0,
+        stop: threading.Event | None = None,
     ) -> None:
         self.config = config
+        self._stop = stop or threading.Event()  # the run's stop: a backoff wait ends at once on it
         self._record = record
         self._run = run
         self._api_key = config.api_key()
@@ -95,7 +98,8 @@ class LLMClient:
                     raise LLMCallFailed(message, attempt + 1) from error
                 if attempt == self.config.max_retries:
                     raise LLMCallFailed(f"gave up after {attempt + 1} attempts; last: {message}", attempt + 1) from error
-                time.sleep(self._delay(attempt, error))
+                if self._stop.wait(self._delay(attempt, error)):
+                    raise StopRequested("the run is stopping; the call is retried on resume") from error
                 attempt += 1
                 continue
             self._record_attempt(role, model, messages, experiment_id, reply=reply)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -44,9 +45,10 @@ def open_session(config: RunConfig, run_dir: Path) -> Iterator[tuple[Lab, object
     try:
         store = VectorStore(run_dir / "chroma", make_embedder(config.embedder))
         _bring_in_knowledge(config, archive, store)
-        team = make_team(config, archive, run)
+        stop = threading.Event()
+        team = make_team(config, archive, run, stop)
         lab = Lab(config=config, run=run, run_dir=run_dir, archive=archive, store=store, team=team,
-                  slots=DeviceSlots(config.device_slots))
+                  slots=DeviceSlots(config.device_slots), stop=stop)
         archive.log_event(Event(run=run, kind="session", message="session opened"))
         yield lab, build_graph(lab, SqliteSaver(connection))
     finally:

@@ -1,6 +1,8 @@
 """Builds the team for a run: the offline team when no model is configured, the LLM team otherwise."""
 from __future__ import annotations
 
+import threading
+
 from agents.config import RunConfig
 from agents.context import TaskBrief
 from agents.team import Team
@@ -10,7 +12,8 @@ from evaluator.tasks import get_task
 from knowledge.archive import Archive
 
 
-def make_team(config: RunConfig, archive: Archive, run: str) -> Team:
+def make_team(config: RunConfig, archive: Archive, run: str, stop: threading.Event) -> Team:
+    """`stop` is the run's stop event: LLM calls waiting to retry end when it is set."""
     task = get_task(config.task)
     if config.llm is None:
         return Team(OfflineResearcher(), OfflineCoder(), OfflineAnalyst(), OfflineAnalyst(), task.baseline, task.ceiling)
@@ -20,7 +23,7 @@ def make_team(config: RunConfig, archive: Archive, run: str) -> Team:
     from agents.team_llm import LLMAnalyst, LLMCoder, LLMResearcher
 
     spend = archive.spend(run)  # a resumed run keeps counting against the same budget
-    client = LLMClient(config.llm, archive.record_llm_call, run, spent_usd=spend.usd, calls=spend.calls)
+    client = LLMClient(config.llm, archive.record_llm_call, run, spent_usd=spend.usd, calls=spend.calls, stop=stop)
     roles = Roles(client)
     brief = TaskBrief(name=task.name, family="mixer", description=task.description, contract=contract_text())
     return Team(LLMResearcher(roles, brief, proposer=f"llm:{config.llm.model_for('researcher')}"),

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from agents.llm import LLMClient
 from agents.llm_config import BudgetExhausted, LLMCallFailed, LLMConfig, ModelPrice
 from agents.retry import retry_after_s
+from agents.stopping import StopRequested
 from knowledge.records import LLMCall
 from tests.support.fake_llm_server import Answer, FakeLLMServer, HttpError, Stall, fake_llm  # noqa: F401
 
@@ -128,6 +129,32 @@ def test_retry_after_header_reaches_the_backoff(fake_llm: FakeLLMServer) -> None
         client.complete("researcher", HELLO)
 
     assert retry_after_s(failure.value.__cause__) == 7.0
+
+
+def test_a_stop_ends_a_long_backoff_at_once(fake_llm: FakeLLMServer) -> None:
+    records: list[LLMCall] = []
+    stop = threading.Event()
+    client = LLMClient(LLMConfig(models={"default": LOCAL_MODEL}, api_base=fake_llm.base_url, max_retries=3,
+                                 backoff_base_s=600, backoff_cap_s=600), records.append, run="test-run", stop=stop)
+    fake_llm.enqueue(HttpError(429, retry_after="600"))
+    outcome: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            client.complete("researcher", HELLO)
+        except BaseException as error:  # noqa: BLE001  handed to the test thread
+            outcome.append(error)
+
+    caller = threading.Thread(target=call)
+    caller.start()
+    while not records:  # the first attempt failed: the client is now waiting up to ten minutes
+        assert caller.is_alive()
+        caller.join(0.01)
+    stop.set()
+    caller.join(timeout=30)
+    assert not caller.is_alive(), "the backoff ignored the stop"
+    assert isinstance(outcome[0], StopRequested)
+    assert len(fake_llm.requests) == 1  # no retry was sent after the stop
 
 
 def test_max_calls_stops_before_sending(fake_llm: FakeLLMServer) -> None:
