@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 from agents.context import CheckFailure
 from agents.lab import Lab
-from evaluator.evaluate import evaluate
 from evaluator.families.mixer import ALLOWED_IMPORTS
 from sandbox.screen import screen_source
 
@@ -31,12 +30,7 @@ def check_candidate(lab: Lab, exp_id: str, code: str, smoke: bool) -> Rejection 
     work = lab.experiment_dir(exp_id)
     path = work / "smoke_candidate.py"
     path.write_text(code)
-    with lab.slots.hold() as device:
-        lab.check_stop()
-        result = evaluate(path, task=lab.config.task, budget=SMOKE_BUDGET, device=device, seed=lab.config.seed,
-                          out_dir=work / "smoke", data=lab.config.data, threads=lab.config.threads_per_worker,
-                          stop=lab.stop)
-    lab.check_stop()
+    result = lab.evaluate(path, SMOKE_BUDGET, lab.config.seed, work / "smoke")
     if result.ok:
         return None
     failed = next((c.name for c in result.checks if not c.passed), result.status.value)

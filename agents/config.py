@@ -41,6 +41,7 @@ class RunConfig(BaseModel):
     experiments: int = Field(30, ge=0)   # proposals to finish, not counting the seeding references
     workers: int = Field(2, ge=1)        # experiments in flight at once
     devices: list[str] = Field(default_factory=list)  # device slots; empty: one "cpu" slot per worker
+    ray: str | None = None               # evaluate on Ray: "local" starts one here, else a cluster address
     seed: int = 0
     review: bool = False
     data: Path | None = None             # bytelm: a user's corpus
@@ -56,9 +57,15 @@ class RunConfig(BaseModel):
         return name
 
     @property
+    def ray_device_kind(self) -> str:
+        """On Ray each evaluation takes one GPU when `devices` name CUDA ones, else one CPU."""
+        return "cuda" if any(device.startswith("cuda") for device in self.devices) else "cpu"
+
+    @property
     def device_slots(self) -> list[str]:
         return self.devices or ["cpu"] * self.workers
 
     @property
     def threads_per_worker(self) -> int:
-        return max(1, (os.cpu_count() or 1) // self.workers)
+        """This machine's cores shared among the workers; on Ray a task holds one CPU of its node."""
+        return 1 if self.ray else max(1, (os.cpu_count() or 1) // self.workers)

@@ -94,10 +94,10 @@ class Driver:
 
     def _drive(self, only: set[str] | None) -> None:
         lab, futures = self.lab, {}
-        pool = ThreadPoolExecutor(max_workers=len(lab.slots.devices), thread_name_prefix="experiment")
+        pool = ThreadPoolExecutor(max_workers=lab.executor.capacity, thread_name_prefix="experiment")
         try:
             while not lab.stop.is_set():
-                room = len(lab.slots.devices) - len(futures)
+                room = lab.executor.capacity - len(futures)
                 for exp_id in self._runnable(only, set(futures.values()), room):
                     futures[pool.submit(self._advance, exp_id)] = exp_id
                 if not futures:

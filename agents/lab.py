@@ -1,17 +1,20 @@
-"""The services one run's steps share: archive, vector store, team of agents, device slots."""
+"""The services one run's steps share: archive, vector store, team of agents, executor."""
 from __future__ import annotations
 
+import functools
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from agents.config import RunConfig
-from agents.slots import DeviceSlots
 from agents.stopping import StopRequested
 from agents.team import Team
+from evaluator.evaluate import evaluate
+from evaluator.records import EvalResult
 from knowledge.archive import Archive
 from knowledge.records import Event, Experiment
 from knowledge.vectors import VectorStore
+from sandbox.executors import Executor
 
 
 @dataclass
@@ -22,8 +25,11 @@ class Lab:
     archive: Archive
     store: VectorStore
     team: Team
-    slots: DeviceSlots
+    executor: Executor  # places evaluations on device slots here, or on a Ray cluster
     stop: threading.Event = field(default_factory=threading.Event)
+    # Experiments run in parallel threads: checking that a genome or a code hash is new and
+    # recording it must be one step, or two experiments can both claim the same one.
+    claims: threading.Lock = field(default_factory=threading.Lock)
 
     def experiment_dir(self, experiment_id: str) -> Path:
         path = self.run_dir / "experiments" / experiment_id
@@ -38,6 +44,21 @@ class Lab:
 
     def log(self, experiment_id: str | None, kind: str, message: str, **data) -> None:
         self.archive.log_event(Event(run=self.run, kind=kind, message=message, experiment_id=experiment_id, data=data))
+
+    def evaluate(self, target: Path | str, budget: str, seed: int, out_dir: Path) -> EvalResult:
+        """One sandboxed evaluation wherever the executor places it; abandoned (StopRequested),
+        not recorded, if the run stops meanwhile."""
+        self.check_stop()
+        work = functools.partial(evaluate, target, task=self.config.task, budget=budget, seed=seed, out_dir=out_dir,
+                                 data=self.config.data, threads=self.config.threads_per_worker)
+        future = self.executor.submit(work, stop=self.stop)
+        try:
+            result = future.result()
+        except Exception:
+            self.check_stop()  # a stop cancels remote work, which then raises: not the candidate's failure
+            raise
+        self.check_stop()
+        return result
 
     def check_stop(self) -> None:
         if self.stop.is_set():

@@ -1,4 +1,4 @@
-"""Opening a run: the archive, vector store, team, device slots and the checkpointed graph."""
+"""Opening a run: the archive, vector store, team, executor and the checkpointed graph."""
 from __future__ import annotations
 
 import sqlite3
@@ -12,13 +12,13 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 from agents.config import RunConfig
 from agents.graph import build_graph
 from agents.lab import Lab
-from agents.slots import DeviceSlots
 from agents.team_factory import make_team
 from knowledge.archive import Archive
 from knowledge.cognition import index_cognition_base
 from knowledge.embeddings import make_embedder
 from knowledge.records import Event
 from knowledge.vectors import VectorStore
+from sandbox.executors import Executor, LocalPool
 
 CHECKPOINT_FILE = "checkpoints.sqlite"
 KNOWLEDGE_HOME = "_knowledge"  # <runs>/_knowledge: notes added outside any run
@@ -42,15 +42,30 @@ def open_session(config: RunConfig, run_dir: Path) -> Iterator[tuple[Lab, object
     run = config.name or run_dir.name
     archive = Archive.open(run_dir / "archive.sqlite")
     connection = sqlite3.connect(run_dir / CHECKPOINT_FILE, check_same_thread=False)
+    executor: Executor | None = None
     try:
         store = VectorStore(run_dir / "chroma", make_embedder(config.embedder))
         _bring_in_knowledge(config, archive, store)
         stop = threading.Event()
         team = make_team(config, archive, run, stop)
+        executor = make_executor(config)
         lab = Lab(config=config, run=run, run_dir=run_dir, archive=archive, store=store, team=team,
-                  slots=DeviceSlots(config.device_slots), stop=stop)
-        archive.log_event(Event(run=run, kind="session", message="session opened"))
+                  executor=executor, stop=stop)
+        archive.log_event(Event(run=run, kind="session", message="session opened",
+                                data={"executor": type(executor).__name__, "capacity": executor.capacity}))
         yield lab, build_graph(lab, SqliteSaver(connection))
     finally:
+        if executor is not None:
+            executor.shutdown()
         connection.close()
         archive.close()
+
+
+def make_executor(config: RunConfig) -> Executor:
+    """This machine's device slots, or a Ray cluster ("local": one started here) when `ray` is set."""
+    if config.ray is None:
+        return LocalPool(config.device_slots)
+    from sandbox.executors import RayExecutor  # ray is optional: `pip install 'archlab[cluster]'`
+
+    address = None if config.ray == "local" else config.ray
+    return RayExecutor(config.ray_device_kind, capacity=config.workers, address=address)

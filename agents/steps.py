@@ -11,7 +11,6 @@ from agents.lab import Lab
 from agents.parents import choose_parent_and_references
 from agents.scoring import score_experiment
 from agents.context import Neighbour, RejectedMotivation
-from evaluator.evaluate import evaluate
 from evaluator.records import EvalResult
 from knowledge.novelty import MotivationNovelty, code_hash, structure_hash
 from knowledge.records import Experiment, Stage
@@ -40,7 +39,8 @@ def propose_step(lab: Lab, exp_id: str) -> None:
     researcher = lab.team.researcher
     novelty = MotivationNovelty(lab.store, threshold=lab.config.search.novelty_threshold)
     rejected: list[Rejected] = []
-    for _ in range(lab.config.search.novelty_tries):
+    tries = lab.config.search.novelty_tries
+    for _ in range(tries):
         lab.check_stop()
         draft = researcher.propose(lab, exp, parent, references, rejected, ideas)
         if researcher.uses_novelty_gate:
@@ -50,15 +50,24 @@ def propose_step(lab: Lab, exp_id: str) -> None:
                     Neighbour(name=n.name, motivation=n.motivation, similarity=n.score) for n in verdict.nearest]))
                 lab.log(exp_id, "novelty", f"too close to archived motivations: {draft.name}")
                 continue
-        lab.update(
-            exp_id, name=draft.name, motivation=draft.motivation, plan=draft.plan, proposer=draft.proposer,
-            genome=draft.genome, parent_id=draft.parent_id or parent.id,
-            reference_ids=draft.reference_ids if draft.reference_ids is not None else [r.id for r in references],
-            timings=_add_timing(exp, "propose", time.monotonic() - started),
-        )
+        with lab.claims:
+            if draft.genome is not None and _genome_taken(lab, exp_id, draft.genome):
+                lab.log(exp_id, "novelty", f"genome just proposed by an experiment in flight: {draft.name}")
+                continue  # the next draft sees it in the archive
+            lab.update(
+                exp_id, name=draft.name, motivation=draft.motivation, plan=draft.plan, proposer=draft.proposer,
+                genome=draft.genome, parent_id=draft.parent_id or parent.id,
+                reference_ids=draft.reference_ids if draft.reference_ids is not None else [r.id for r in references],
+                timings=_add_timing(exp, "propose", time.monotonic() - started),
+            )
         lab.log(exp_id, "stage", f"proposed {draft.name}")
         return
-    fail(lab, exp_id, f"novelty gate: {len(rejected)} proposals in a row were too close to archived ones")
+    fail(lab, exp_id, f"no new proposal in {tries} tries: {len(rejected)} too close to archived motivations, "
+                      f"{tries - len(rejected)} repeating a genome proposed meanwhile")
+
+
+def _genome_taken(lab: Lab, exp_id: str, genome: dict) -> bool:
+    return any(e.genome == genome and e.id != exp_id for e in lab.archive.experiments(run=lab.run))
 
 
 def code_step(lab: Lab, exp_id: str) -> None:
@@ -82,15 +91,16 @@ def code_step(lab: Lab, exp_id: str) -> None:
             return
         code = repaired
     hashes = {"code_hash": code_hash(code), "structure_hash": structure_hash(code)}
-    duplicate = lab.archive.find_by_code_hash(hashes["code_hash"])
-    duplicate = [d for d in duplicate if d.id != exp_id and d.run == lab.run]
+    with lab.claims:
+        duplicate = [d for d in lab.archive.find_by_code_hash(hashes["code_hash"]) if d.id != exp_id and d.run == lab.run]
+        if not duplicate:
+            (lab.experiment_dir(exp_id) / "candidate.py").write_text(code)
+            exp = lab.archive.get_experiment(exp_id)
+            lab.update(exp_id, code=code, stage=Stage.CODED, **hashes,
+                       timings=_add_timing(exp, "code", time.monotonic() - started))
     if duplicate:
         fail(lab, exp_id, f"duplicate: the code is the same as {duplicate[0].id} ({duplicate[0].name}) up to formatting")
         return
-    (lab.experiment_dir(exp_id) / "candidate.py").write_text(code)
-    exp = lab.archive.get_experiment(exp_id)
-    lab.update(exp_id, code=code, stage=Stage.CODED, **hashes,
-               timings=_add_timing(exp, "code", time.monotonic() - started))
     lab.log(exp_id, "stage", "coded")
 
 
@@ -101,13 +111,7 @@ def run_evaluation(lab: Lab, exp: Experiment, seed: int) -> EvalResult:
     if not path.exists():
         path.write_text(exp.code)
     target = exp.name if exp.proposer == "reference" else path
-    with lab.slots.hold() as device:
-        lab.check_stop()
-        result = evaluate(target, task=lab.config.task, budget=lab.config.budget, device=device, seed=seed,
-                          out_dir=lab.experiment_dir(exp.id) / f"eval-seed{seed}", data=lab.config.data,
-                          threads=lab.config.threads_per_worker, stop=lab.stop)
-    lab.check_stop()
-    return result
+    return lab.evaluate(target, lab.config.budget, seed, lab.experiment_dir(exp.id) / f"eval-seed{seed}")
 
 
 def evaluate_step(lab: Lab, exp_id: str) -> None:

@@ -2,6 +2,7 @@
 archive and vector store, driven through the command line as a user would."""
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import pytest
@@ -64,3 +65,19 @@ def test_a_second_run_with_the_same_name_is_refused(tmp_path):
     archlab("run", "--config", str(config), "--name", "twice", cwd=tmp_path)
     again = archlab("run", "--config", str(config), "--name", "twice", cwd=tmp_path, check=False)
     assert again.returncode == 2 and "archlab resume" in again.stderr
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray is an optional dependency")
+def test_a_run_can_evaluate_on_ray(tmp_path):
+    config = write_config(tmp_path, experiments=2)
+    archlab("run", "--config", str(config), "--name", "on-ray", "--ray", "local", cwd=tmp_path)
+    run_dir = tmp_path / "runs" / "on-ray"
+    report = status(run_dir, tmp_path)
+    assert report["finished"] == 2 and report["references"]["gated_delta_rule"]["status"] == "ok"
+    with Archive.open(run_dir / "archive.sqlite") as archive:
+        [session] = [e for e in archive.events() if e.kind == "session"]
+        assert session.data == {"executor": "RayExecutor", "capacity": 2}
+        for exp in archive.experiments(run="on-ray"):
+            assert exp.finished and (exp.stage is Stage.ANALYZED or exp.reason), exp
+            if exp.stage is Stage.ANALYZED:
+                assert (run_dir / "experiments" / exp.id / "eval-seed0" / "eval.json").is_file()

@@ -1,19 +1,20 @@
 """The loop's small pure pieces: routing by stage, review decisions, configuration, device slots."""
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import pytest
 from langgraph.graph import END
 from pydantic import ValidationError
 
+from agents.config import RunConfig
 from agents.graph import next_node
 from agents.review import ReviewDecision
-from agents.slots import DeviceSlots
+from agents.session import make_executor
 from archlab.config import load_config
 from archlab.errors import UsageError
 from knowledge.records import Stage
+from sandbox.executors import LocalPool
 
 
 @pytest.mark.parametrize("stage, has_proposal, expected", [
@@ -47,6 +48,11 @@ def test_defaults_run_offline_on_the_cpu(tmp_path, monkeypatch):
     assert config.llm is None and config.task == "mqar" and config.device_slots == ["cpu", "cpu"]
 
 
+def test_the_example_config_is_valid_and_states_the_defaults(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert load_config(Path(__file__).resolve().parents[1] / "archlab.example.toml", {}) == load_config(None, {})
+
+
 def test_config_file_and_overrides(tmp_path):
     path = tmp_path / "archlab.toml"
     path.write_text('task = "bytelm"\nworkers = 3\n[search]\nrepair_tries = 5\n[llm]\nmodels = { default = "openai/m" }\n')
@@ -74,31 +80,14 @@ def test_missing_config_file_is_a_usage_error(tmp_path):
         load_config(tmp_path / "nope.toml", {})
 
 
-def test_a_device_slot_is_held_by_one_job_at_a_time():
-    slots = DeviceSlots(["cuda:0"])
-    entered = threading.Event()
-    release = threading.Event()
-    order: list[str] = []
-
-    def first():
-        with slots.hold() as device:
-            order.append(f"first {device}")
-            entered.set()
-            release.wait(10)
-        order.append("first released")
-
-    thread = threading.Thread(target=first)
-    thread.start()
-    entered.wait(10)
-    def second_job():
-        with slots.hold():
-            order.append("second")
-
-    second = threading.Thread(target=second_job)
-    second.start()
-    second.join(0.2)
-    assert order == ["first cuda:0"]  # the second job is still waiting for the slot
-    release.set()
-    thread.join(10)
-    second.join(10)
-    assert order == ["first cuda:0", "first released", "second"]
+def test_the_executor_follows_the_config():
+    cpus = make_executor(RunConfig(workers=3))
+    gpus = make_executor(RunConfig(devices=["cuda:0", "cuda:1"], workers=4))
+    try:
+        assert isinstance(cpus, LocalPool) and cpus.slots == ["cpu"] * 3 and cpus.capacity == 3
+        assert gpus.slots == ["cuda:0", "cuda:1"] and gpus.capacity == 2  # one evaluation per GPU
+    finally:
+        cpus.shutdown()
+        gpus.shutdown()
+    assert RunConfig(devices=["cuda:0"], ray="local").ray_device_kind == "cuda"
+    assert RunConfig(ray="auto").ray_device_kind == "cpu"

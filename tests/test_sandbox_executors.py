@@ -3,63 +3,73 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from sandbox.executors import LocalPool, RayExecutor
 from sandbox.isolation import Isolation
-from sandbox.job import Limits, SandboxJob
+from sandbox.job import Limits, SandboxJob, SandboxOutcome
+from sandbox.runner import run_sandboxed
 
 SLEEP_JOB = "import time, sys; time.sleep(0.3); print(sys.argv[1])"
+NO_BWRAP = Isolation(prefer_bwrap=False)
 
 
-def _factory(root: Path, index: int):
-    def build(device: str) -> SandboxJob:
+def _work(root: Path, index: int, seconds: float = 0.3):
+    """A piece of work that runs one sandboxed job on the device it is given."""
+    def run(device: str, stop: threading.Event | None) -> SandboxOutcome:
         work_dir = root / f"job{index}"
         work_dir.mkdir()
-        return SandboxJob(argv=[sys.executable, "-c", SLEEP_JOB, device], work_dir=work_dir,
-                          limits=Limits(wall_seconds=20), device=device)
-    return build
+        job = SandboxJob(argv=[sys.executable, "-c", SLEEP_JOB.replace("0.3", str(seconds)), device],
+                         work_dir=work_dir, limits=Limits(wall_seconds=60), device=device)
+        return run_sandboxed(job, isolation=NO_BWRAP, stop=stop)
+    return run
 
 
 def test_local_pool_runs_one_job_per_slot_at_a_time(tmp_path):
-    pool = LocalPool(["cpu", "cpu"], isolation=Isolation(prefer_bwrap=False))
+    pool = LocalPool(["cpu", "cpu"])
     try:
-        outcomes = [f.result(timeout=60) for f in [pool.submit(_factory(tmp_path, i)) for i in range(5)]]
+        outcomes = [f.result(timeout=60) for f in [pool.submit(_work(tmp_path, i)) for i in range(5)]]
     finally:
         pool.shutdown()
     assert all(o.exit_code == 0 and o.stdout_tail == "cpu\n" for o in outcomes)
     spans = sorted((o.started_at, o.started_at + o.wall_seconds) for o in outcomes)
     most_at_once = max(sum(start <= moment < end for start, end in spans) for moment, _ in spans)
     assert most_at_once <= 2, "more jobs ran at once than there are slots"
+    assert pool.capacity == 2
 
 
-def test_local_pool_gives_each_job_its_own_slot_device(tmp_path):
-    pool = LocalPool(["cuda:0", "cuda:1"], isolation=Isolation(prefer_bwrap=False, use_cgroups=False))
+def test_local_pool_gives_each_job_its_own_slot_device():
+    pool = LocalPool(["cuda:0", "cuda:1"])
     seen: list[str] = []
+    held = threading.Barrier(2, timeout=30)
 
-    def record(device: str) -> SandboxJob:
+    def record(device: str, stop: threading.Event | None) -> str:
+        held.wait()  # both slots are held at this moment
         seen.append(device)
-        return SandboxJob(argv=["/bin/true"], work_dir=tmp_path, device=device)
+        return device
 
     try:
-        for future in [pool.submit(record) for _ in range(4)]:
-            assert future.result(timeout=60).exit_code == 0
+        assert sorted(f.result(timeout=60) for f in [pool.submit(record) for _ in range(2)]) == ["cuda:0", "cuda:1"]
     finally:
         pool.shutdown()
-    assert set(seen) <= {"cuda:0", "cuda:1"} and len(seen) == 4
 
 
-def test_local_pool_reports_a_factory_that_ignores_its_slot(tmp_path):
-    pool = LocalPool(["cpu"], isolation=Isolation(prefer_bwrap=False, use_cgroups=False))
+def test_a_stop_reaches_local_work_and_kills_its_sandbox(tmp_path):
+    pool, stop = LocalPool(["cpu"]), threading.Event()
     try:
-        future = pool.submit(lambda device: SandboxJob(argv=["/bin/true"], work_dir=tmp_path, device="cuda:3"))
-        with pytest.raises(ValueError, match="was given slot 'cpu'"):
-            future.result(timeout=60)
-        assert pool.submit(lambda device: SandboxJob(argv=["/bin/true"], work_dir=tmp_path)).result(60).exit_code == 0
+        future = pool.submit(_work(tmp_path, 0, seconds=600), stop=stop)
+        while not (tmp_path / "job0" / "stdout.log").exists():  # the sandbox has started
+            assert not future.done(), future.exception()
+            time.sleep(0.05)
+        stop.set()
+        outcome = future.result(timeout=60)
     finally:
         pool.shutdown()
+    assert outcome.stopped and outcome.wall_seconds < 60
 
 
 def test_local_pool_refuses_bad_slots():
@@ -71,11 +81,33 @@ def test_local_pool_refuses_bad_slots():
 
 @pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray is an optional dependency")
-def test_ray_executor_runs_a_sandboxed_job(tmp_path):
-    executor = RayExecutor("cpu", num_cpus=2)
+def test_ray_executor_runs_sandboxed_work_and_a_stop_cancels_it(tmp_path):
+    executor, stop = RayExecutor("cpu", capacity=2, num_cpus=2), threading.Event()
     try:
-        outcome = executor.submit(_factory(tmp_path, 0)).result(timeout=120)
+        outcome = executor.submit(_work(tmp_path, 0)).result(timeout=120)
+        assert outcome.exit_code == 0 and outcome.stdout_tail == "cpu\n"
+        assert outcome.stdout_path == tmp_path / "job0" / "stdout.log"
+
+        endless = executor.submit(_work(tmp_path, 1, seconds=600), stop=stop)
+        while not (tmp_path / "job1" / "stdout.log").exists():  # the sandbox has started on a Ray worker
+            assert not endless.done(), endless.exception()
+            time.sleep(0.1)
+        stop.set()
+        with pytest.raises(Exception, match="[Cc]ancel"):
+            endless.result(timeout=60)
+        deadline = time.monotonic() + 10  # the sandbox dies with its Ray worker (parent-death signal)
+        while _processes_running(SLEEP_JOB.replace("0.3", "600")):
+            assert time.monotonic() < deadline, "the cancelled task's sandbox survived"
+            time.sleep(0.1)
     finally:
         executor.shutdown()
-    assert outcome.exit_code == 0 and outcome.stdout_tail == "cpu\n"
-    assert outcome.stdout_path == tmp_path / "job0" / "stdout.log"
+
+
+def _processes_running(command_fragment: str) -> bool:
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if command_fragment.encode() in cmdline.read_bytes():
+                return True
+        except OSError:
+            continue
+    return False

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import signal
 from pathlib import Path
 
@@ -22,6 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--api-base", help="an OpenAI-compatible server for --llm (vLLM, Ollama, llama.cpp)")
     run.add_argument("--workers", type=int, help="experiments in flight at once")
     run.add_argument("--devices", help="comma-separated device slots, e.g. cuda:0,cuda:1 (default: cpu per worker)")
+    run.add_argument("--ray", metavar="ADDRESS", help="evaluate on Ray: 'local' starts one here, or a cluster "
+                     "address such as 'auto' (needs the cluster extra: pip install 'archlab[cluster]')")
     run.add_argument("--review", action="store_true", default=None, help="wait for a person's decision on each candidate")
     run.add_argument("--name", help="run name (default: TASK-BUDGET-DATE)")
     run.add_argument("--runs-dir", type=Path, help="where run directories live (default: runs)")
@@ -38,7 +41,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def start(args: argparse.Namespace) -> int:
     overrides = {
         "task": args.task, "budget": args.budget, "experiments": args.experiments, "workers": args.workers,
-        "devices": args.devices.split(",") if args.devices else None, "review": args.review, "name": args.name,
+        "devices": args.devices.split(",") if args.devices else None, "ray": args.ray,
+        "review": args.review, "name": args.name,
         "runs_dir": str(args.runs_dir) if args.runs_dir else None, "seed": args.seed,
         "data": str(args.data) if args.data else None,
         "llm.models.default": args.llm, "llm.api_base": args.api_base,
@@ -70,6 +74,8 @@ def _validate(config) -> None:
         raise UsageError(error.args[0] if error.args else str(error)) from error
     if config.data is not None and not config.data.exists():
         raise UsageError(f"--data {config.data} does not exist")
+    if config.ray is not None and importlib.util.find_spec("ray") is None:
+        raise UsageError("evaluating on Ray needs it installed: pip install 'archlab[cluster]'")
 
 
 def _summary(progress) -> str:
