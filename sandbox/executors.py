@@ -80,6 +80,9 @@ class RayExecutor:
 
         self._ray = ray
         self.capacity = capacity
+        self._closing = threading.Event()
+        self._watchers: list[threading.Thread] = []
+        self._watchers_lock = threading.Lock()  # experiments submit from several threads
         self._owns_ray = not ray.is_initialized()
         if self._owns_ray:
             if runtime_env is None and address is None:
@@ -93,18 +96,29 @@ class RayExecutor:
         task = self._remote.remote(work)
         future: Future[Any] = task.future()
         if stop is not None:
-            threading.Thread(target=self._cancel_on_stop, args=(task, future, stop), daemon=True,
-                             name="ray-cancel-on-stop").start()
+            watcher = threading.Thread(target=self._cancel_on_stop, args=(task, future, stop), daemon=True,
+                                       name="ray-cancel-on-stop")
+            watcher.start()
+            with self._watchers_lock:
+                self._watchers = [w for w in self._watchers if w.is_alive()] + [watcher]
         return future
 
     def _cancel_on_stop(self, task: Any, future: Future[Any], stop: threading.Event) -> None:
-        while not future.done():
+        while not future.done() and not self._closing.is_set():
             if stop.wait(CANCEL_POLL_SECONDS):
                 self._ray.cancel(task, force=True)  # kills the Ray worker; its sandbox dies with it
                 return
 
     def shutdown(self) -> None:
-        """Disconnect from (or stop) the Ray runtime this executor started; leave a caller's own alone."""
+        """Disconnect from (or stop) the Ray runtime this executor started; leave a caller's own alone.
+
+        The cancel watchers end first: a task reference released after Ray has shut down makes
+        Ray abort the whole process."""
+        self._closing.set()
+        with self._watchers_lock:
+            watchers, self._watchers = self._watchers, []
+        for watcher in watchers:
+            watcher.join()
         if self._owns_ray:
             self._ray.shutdown()
 

@@ -93,8 +93,8 @@ def test_ray_executor_runs_sandboxed_work_and_a_stop_cancels_it(tmp_path):
             assert not endless.done(), endless.exception()
             time.sleep(0.1)
         stop.set()
-        with pytest.raises(Exception, match="[Cc]ancel"):
-            endless.result(timeout=60)
+        error = endless.exception(timeout=60)  # it ends at the stop, not after the job's 600 s
+        assert error is None or "cancel" in str(error).lower(), error  # Ray may report the cancelled task
         deadline = time.monotonic() + 10  # the sandbox dies with its Ray worker (parent-death signal)
         while _processes_running(SLEEP_JOB.replace("0.3", "600")):
             assert time.monotonic() < deadline, "the cancelled task's sandbox survived"
