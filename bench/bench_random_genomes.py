@@ -4,7 +4,7 @@ Evaluates the task's baseline and N uniformly sampled genomes (rendered to candi
 budget, and prints each fitness relative to the baseline measured in the same run, then one JSON
 line with the mean and best.
 
-    python bench/bench_random_genomes.py --task mqar --budget cpu --n 8 [--device cuda]
+    python bench/bench_random_genomes.py --task mqar --budget cpu --n 8 [--device cuda] [--threads 1]
     python bench/bench_random_genomes.py --render-only DIR --n 8    # render here (needs jinja2) ...
     python bench/bench_random_genomes.py --from-dir DIR --device cuda  # ... evaluate on a torch-only GPU box
 """
@@ -45,6 +45,8 @@ def main() -> None:
     parser.add_argument("--budget", default="cpu")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--n", type=int, default=8)
+    parser.add_argument("--threads", type=int, help="CPU threads per evaluation (default: all cores; a discovery "
+                        "run gives each of its workers an equal share)")
     parser.add_argument("--seed", type=int, default=0, help="genome sampling seed (training uses seed 0)")
     parser.add_argument("--render-only", type=Path, help="write the N rendered candidates to this folder and stop")
     parser.add_argument("--from-dir", type=Path, help="evaluate the candidates rendered earlier into this folder")
@@ -57,7 +59,7 @@ def main() -> None:
         rendered = sorted(args.from_dir.glob("*.py"))
     with tempfile.TemporaryDirectory() as scratch:
         run = lambda target, name: evaluate(target, task=args.task, budget=args.budget, device=args.device,
-                                            out_dir=Path(scratch) / name)
+                                            out_dir=Path(scratch) / name, threads=args.threads)
         baseline = run(get_task(args.task).baseline, "baseline")
         values = []
         for path in rendered:
