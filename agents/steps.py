@@ -51,7 +51,8 @@ def propose_step(lab: Lab, exp_id: str) -> None:
                 lab.log(exp_id, "novelty", f"too close to archived motivations: {draft.name}")
                 continue
         with lab.claims:
-            if draft.genome is not None and _genome_taken(lab, exp_id, draft.genome):
+            claimed = lab.archive.find_by_genome(draft.genome, lab.run) if draft.genome is not None else []
+            if any(e.id != exp_id for e in claimed):
                 lab.log(exp_id, "novelty", f"genome just proposed by an experiment in flight: {draft.name}")
                 continue  # the next draft sees it in the archive
             lab.update(
@@ -65,9 +66,6 @@ def propose_step(lab: Lab, exp_id: str) -> None:
     fail(lab, exp_id, f"no new proposal in {tries} tries: {len(rejected)} too close to archived motivations, "
                       f"{tries - len(rejected)} repeating a genome proposed meanwhile")
 
-
-def _genome_taken(lab: Lab, exp_id: str, genome: dict) -> bool:
-    return any(e.genome == genome and e.id != exp_id for e in lab.archive.experiments(run=lab.run))
 
 
 def code_step(lab: Lab, exp_id: str) -> None:

@@ -211,6 +211,12 @@ class Archive:
         found = self._read("SELECT * FROM experiments WHERE code_hash=? ORDER BY rowid", (code_hash,))
         return [rows.experiment_from_row(row) for row in found]
 
+    def find_by_genome(self, genome: dict[str, Any], run: str) -> list[Experiment]:
+        """Experiments of `run` with this genome (compared as the canonical JSON it is stored as)."""
+        found = self._read("SELECT * FROM experiments WHERE run=? AND genome=? ORDER BY rowid",
+                           (run, rows.canonical_json(genome)))
+        return [rows.experiment_from_row(row) for row in found]
+
     def find_by_structure_hash(self, structure_hash: str) -> list[Experiment]:
         found = self._read("SELECT * FROM experiments WHERE structure_hash=? ORDER BY rowid",
                            (structure_hash,))

@@ -27,13 +27,14 @@ INSIGHT_JSON_FIELDS = ("metadata",)
 INSIGHT_FIELDS = tuple(Insight.model_fields) + ("created_at",)
 
 
-def _dumps(value: Any) -> str | None:
+def canonical_json(value: Any) -> str | None:
+    """How JSON fields are stored: sorted keys, so equal values are equal text (and can be queried)."""
     return None if value is None else json.dumps(value, sort_keys=True, allow_nan=True)
 
 
 def _encode(data: dict[str, Any], json_fields: tuple[str, ...]) -> dict[str, Any]:
     for name in json_fields:
-        data[name] = _dumps(data[name])
+        data[name] = canonical_json(data[name])
     return data
 
 

@@ -100,6 +100,15 @@ def test_filters_hash_lookup_and_ids(archive):
     assert archive.next_experiment_id("r1") == "e0005"  # a reservation is never handed out twice
 
 
+def test_find_by_genome_matches_equal_genomes_within_a_run(archive):
+    genome = {"update": "delta", "conv": 4, "head_mult": 1.0}
+    archive.add_experiment(experiment("e0001", genome=genome))
+    archive.add_experiment(experiment("e0002", genome={**genome, "conv": 2}))
+    archive.add_experiment(Experiment(id="e0003", run="r2", genome=genome))
+    assert [e.id for e in archive.find_by_genome(dict(reversed(genome.items())), "r1")] == ["e0001"]
+    assert archive.find_by_genome({**genome, "conv": 3}, "r1") == []
+
+
 def test_briefs_carry_descriptors_from_metrics(archive):
     archive.add_experiment(experiment("e0001", stage=Stage.EVALUATED, status="ok", metrics=METRICS,
                                       fitness=Fitness(value=0.4, flagged="beats the ceiling")))

@@ -84,8 +84,7 @@ def propose(archive: Sequence[Experiment], rng_seed: int, parent: Experiment | N
         references = sample_references(archive, parent, REFERENCES_PER_PROPOSAL, rng_seed)
     rng = random.Random(rng_seed)
     effects = load_gene_effects()
-    genomes = {exp.id: genome for exp in archive if (genome := genome_of(exp)) is not None}
-    taken = {genome.genome_id() for genome in genomes.values()}
+    genomes, taken = _archived_genomes(archive)
     scored = [ScoredGenome(exp.id, genomes[exp.id], exp.fitness.value) for exp in archive
               if exp.id in genomes and _usable_fitness(exp)]
     base, base_genome = _base(parent, archive, genomes)
@@ -125,8 +124,7 @@ def develop_idea(archive: Sequence[Experiment], settings: dict[str, Any], idea: 
     """
     rng = random.Random(rng_seed)
     effects = load_gene_effects()
-    genomes = {exp.id: genome for exp in archive if (genome := genome_of(exp)) is not None}
-    taken = {genome.genome_id() for genome in genomes.values()}
+    genomes, taken = _archived_genomes(archive)
     base, base_genome = _base(parent, archive, genomes)
     requested = apply_settings(base_genome or Genome(), settings)
     free_genes = {gene: weight for gene, weight in effects.weights.items() if gene not in settings}
@@ -140,6 +138,12 @@ def develop_idea(archive: Sequence[Experiment], settings: dict[str, Any], idea: 
         child = requested
     about = {"text": idea, "settings": settings, "varied": child != requested}
     return _proposal(child, "idea", base, base_genome, (), None, effects, idea=about)
+
+
+def _archived_genomes(archive: Sequence[Experiment]) -> tuple[dict[str, Genome], set[str]]:
+    """Experiment id -> genome for those inside the space, and the genome ids already taken."""
+    genomes = {exp.id: genome for exp in archive if (genome := genome_of(exp)) is not None}
+    return genomes, {genome.genome_id() for genome in genomes.values()}
 
 
 def _usable_fitness(exp: Experiment) -> bool:
