@@ -14,7 +14,7 @@ from evaluator.records import EvalResult
 from knowledge.archive import Archive
 from knowledge.records import Event, Experiment
 from knowledge.vectors import VectorStore
-from sandbox.executors import Executor
+from sandbox.executors import Executor, WorkCancelled
 
 
 @dataclass
@@ -51,14 +51,10 @@ class Lab:
         self.check_stop()
         work = functools.partial(evaluate, target, task=self.config.task, budget=budget, seed=seed, out_dir=out_dir,
                                  data=self.config.data, threads=self.config.threads_per_worker)
-        future = self.executor.submit(work, stop=self.stop)
         try:
-            result = future.result()
-        except Exception:
-            self.check_stop()  # a stop cancels remote work, which then raises: not the candidate's failure
-            raise
-        self.check_stop()
-        return result
+            return self.executor.submit(work, stop=self.stop).result()
+        except WorkCancelled as cancelled:
+            raise StopRequested("the run is stopping; the evaluation restarts on resume") from cancelled
 
     def check_stop(self) -> None:
         if self.stop.is_set():

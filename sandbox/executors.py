@@ -5,6 +5,7 @@ device it was placed on ("cpu" or "cuda:N") and returns what it learned (for the
 whole `EvalResult`, so nothing but the result has to travel back from a cluster node). `stop`
 is the caller's stop event: a local piece of work sees it and kills its sandbox; a Ray task
 cannot share an event, so the executor cancels the task instead (its sandbox dies with it).
+Either way, work that the stop reached ends with `WorkCancelled`: it has no result to record.
 """
 from __future__ import annotations
 
@@ -20,6 +21,10 @@ T = TypeVar("T")
 Work = Callable[..., T]  # called as work(device=str, stop=threading.Event | None)
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CANCEL_POLL_SECONDS = 0.5
+
+
+class WorkCancelled(Exception):
+    """The caller's stop reached this piece of work before it finished: there is no result to keep."""
 
 
 class Executor(Protocol):
@@ -51,9 +56,14 @@ class LocalPool:
     def _run_on_free_slot(self, work: Work[T], stop: threading.Event | None) -> T:
         slot = self._free.get()  # one worker thread per slot, so a slot is always free here
         try:
-            return work(device=slot, stop=stop)
+            if stop is not None and stop.is_set():
+                raise WorkCancelled("stopped before it started")
+            outcome = work(device=slot, stop=stop)
         finally:
             self._free.put(slot)
+        if stop is not None and stop.is_set():
+            raise WorkCancelled("the stop came while it ran")  # its sandbox was killed: the outcome says so, not the work
+        return outcome
 
     def shutdown(self) -> None:
         """Wait for the running work (bounded by its sandbox's wall limit) and drop the queued."""
@@ -94,18 +104,24 @@ class RayExecutor:
 
     def submit(self, work: Work[T], stop: threading.Event | None = None) -> Future[T]:
         task = self._remote.remote(work)
-        future: Future[Any] = task.future()
-        if stop is not None:
-            watcher = threading.Thread(target=self._cancel_on_stop, args=(task, future, stop), daemon=True,
-                                       name="ray-cancel-on-stop")
-            watcher.start()
-            with self._watchers_lock:
-                self._watchers = [w for w in self._watchers if w.is_alive()] + [watcher]
+        ray_future: Future[Any] = task.future()
+        if stop is None:
+            return ray_future
+        future: Future[T] = Future()
+        cancelled = threading.Event()
+        ray_future.add_done_callback(lambda done: _settle(future, done, cancelled))
+        watcher = threading.Thread(target=self._cancel_on_stop, args=(task, ray_future, stop, cancelled),
+                                   daemon=True, name="ray-cancel-on-stop")
+        watcher.start()
+        with self._watchers_lock:
+            self._watchers = [w for w in self._watchers if w.is_alive()] + [watcher]
         return future
 
-    def _cancel_on_stop(self, task: Any, future: Future[Any], stop: threading.Event) -> None:
-        while not future.done() and not self._closing.is_set():
+    def _cancel_on_stop(self, task: Any, ray_future: Future[Any], stop: threading.Event,
+                        cancelled: threading.Event) -> None:
+        while not ray_future.done() and not self._closing.is_set():
             if stop.wait(CANCEL_POLL_SECONDS):
+                cancelled.set()  # before the cancel, so however Ray ends the task it reads as cancelled
                 self._ray.cancel(task, force=True)  # kills the Ray worker; its sandbox dies with it
                 return
 
@@ -121,6 +137,17 @@ class RayExecutor:
             watcher.join()
         if self._owns_ray:
             self._ray.shutdown()
+
+
+def _settle(future: Future[T], done: Future[T], cancelled: threading.Event) -> None:
+    """Pass a Ray task's ending on, as `WorkCancelled` if the stop cancelled it: Ray reports a
+    force-cancelled task as TaskCancelledError, WorkerCrashedError, or the killed sandbox's outcome."""
+    if cancelled.is_set():
+        future.set_exception(WorkCancelled("cancelled at the caller's stop"))
+    elif done.exception() is not None:
+        future.set_exception(done.exception())
+    else:
+        future.set_result(done.result())
 
 
 def _run_on_ray_worker(work: Work[T]) -> T:
