@@ -53,11 +53,17 @@ class OfflineResearcher:
         try:
             settings = gene_settings(idea)
         except GenomeError as error:  # `archlab review` checks ideas; this one came another way
-            lab.log(exp.id, "idea", f"idea not usable by the offline researcher: {error}")
+            _note_once(lab, exp, idea, f"idea not usable by the offline researcher: {error}")
             return {}
         if not settings:
-            lab.log(exp.id, "idea", "idea names no gene settings (gene=value); proposal re-drawn instead")
+            _note_once(lab, exp, idea, "idea names no gene settings (gene=value); proposal re-drawn instead")
         return settings
+
+
+def _note_once(lab: "Lab", exp: Experiment, idea: str, message: str) -> None:
+    """Say what became of an idea once, though a proposal re-drafted after a clash reads it again."""
+    if not any(e.kind == "idea" and e.data.get("idea") == idea for e in lab.archive.events(experiment_id=exp.id)):
+        lab.log(exp.id, "idea", message, idea=idea)
 
 
 @dataclass

@@ -11,7 +11,8 @@ from agents.config import RunConfig
 from agents.lab import Lab
 from agents.steps import code_step, propose_step
 from agents.team import ProposalDraft, Team
-from agents.team_offline import OfflineAnalyst
+from agents.offline.search import reference_genomes
+from agents.team_offline import OfflineAnalyst, OfflineResearcher
 from evaluator.references import get_reference
 from knowledge.archive import Archive
 from knowledge.embeddings import make_embedder
@@ -104,3 +105,18 @@ def test_two_identical_files_at_once_are_coded_once(lab: Lab):
     assert stages == ["coded", "failed"]
     [failed] = [e for e in lab.archive.experiments(run=RUN) if e.stage is Stage.FAILED]
     assert failed.reason.startswith("duplicate: the code is the same as")
+
+
+def test_an_idea_without_gene_settings_is_noted_once_though_drafted_again(lab: Lab):
+    """A proposal re-drafted after a clash reads the person's idea again; the note says it once."""
+    parent = lab.archive.add_experiment(Experiment(
+        id="e0002", run=RUN, name="gated_delta_rule", proposer="reference", stage=Stage.ANALYZED, status="ok",
+        fitness=Fitness(value=0.0), genome=reference_genomes()["gated_delta_rule"].to_dict()))
+    exp = lab.archive.add_experiment(Experiment(id="e0003", run=RUN))
+    researcher = OfflineResearcher()
+    for ideas in (["try something bolder"], ["try something bolder"], ["try something bolder", "conv=2 please"]):
+        researcher.propose(lab, exp, parent, [], [], ideas)
+    researcher.propose(lab, exp, parent, [], [], ["try something bolder", "now bolder still"])
+    notes = [(e.message, e.data["idea"]) for e in lab.archive.events(experiment_id="e0003") if e.kind == "idea"]
+    assert notes == [("idea names no gene settings (gene=value); proposal re-drawn instead", "try something bolder"),
+                     ("idea names no gene settings (gene=value); proposal re-drawn instead", "now bolder still")]

@@ -21,9 +21,12 @@ DEADLINE_SECONDS = 240
 
 
 def start_run(cwd: Path, *args: str) -> subprocess.Popen:
+    """The CLI in the background; what it prints goes to cwd/run-N.log, kept for a failure's diagnosis."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-m", "archlab.cli", *args], cwd=cwd, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = cwd / f"run-{len(list(cwd.glob('run-*.log')))}.log"
+    with log.open("w") as output:
+        return subprocess.Popen([sys.executable, "-m", "archlab.cli", *args], cwd=cwd, env=env,
+                                stdout=output, stderr=subprocess.STDOUT)
 
 
 def kill_when(process: subprocess.Popen, condition, what: str) -> None:
