@@ -11,6 +11,7 @@ import os
 import random
 import threading
 import time
+from concurrent.futures import Future, wait
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -25,6 +26,8 @@ from knowledge.records import LLMCall  # noqa: E402
 litellm.suppress_debug_info = True  # its "give feedback" banners would flood unattended logs
 
 ERROR_TEXT_LIMIT = 2000
+STOP_POLL_S = 0.1  # how soon a stop is noticed while a reply is awaited
+ABANDONED = "abandoned: the run stopped before the reply came; the call is made again on resume"
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +93,11 @@ class LLMClient:
             self._reserve_call()
             started = time.monotonic()
             try:
-                reply = self._send(role, model, messages)
+                reply = self._send_unless_stopped(role, model, messages)
+            except StopRequested:
+                self._record_attempt(role, model, messages, experiment_id, latency=time.monotonic() - started,
+                                     error=ABANDONED)
+                raise
             except Exception as error:  # noqa: BLE001  every failure is recorded, then classified
                 message = f"{type(error).__name__}: {error}"[:ERROR_TEXT_LIMIT]
                 self._record_attempt(role, model, messages, experiment_id, latency=time.monotonic() - started, error=message)
@@ -112,6 +119,25 @@ class LLMClient:
             if self._calls >= self.config.max_calls:
                 raise BudgetExhausted(f"LLM call limit reached: {self._calls} of {self.config.max_calls} calls")
             self._calls += 1
+
+    def _send_unless_stopped(self, role: str, model: str, messages: list[dict[str, Any]]) -> LLMReply:
+        """The request in a helper thread, so a stop does not wait out a slow reply (up to `timeout_s`).
+
+        An abandoned request runs on to its end in the background, unrecorded; the provider may
+        still bill it, and its cost is not counted (the run is stopping)."""
+        outcome: Future[LLMReply] = Future()
+
+        def send() -> None:
+            try:
+                outcome.set_result(self._send(role, model, messages))
+            except BaseException as error:  # noqa: BLE001  handed to the caller as is
+                outcome.set_exception(error)
+
+        threading.Thread(target=send, daemon=True, name=f"llm-{role}").start()
+        while not wait([outcome], timeout=STOP_POLL_S).done:
+            if self._stop.is_set():
+                raise StopRequested("the run is stopping; the call is made again on resume")
+        return outcome.result()  # a failed request raises here, in the caller's thread
 
     def _send(self, role: str, model: str, messages: list[dict[str, Any]]) -> LLMReply:
         started = time.monotonic()

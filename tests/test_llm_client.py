@@ -303,3 +303,32 @@ def test_importing_the_client_does_not_reach_for_the_network() -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "True"
     assert "remote model cost map" not in done.stderr
+
+
+def test_a_stop_abandons_a_reply_in_flight_and_records_the_attempt(fake_llm: FakeLLMServer) -> None:
+    """Ctrl-C while a slow model answers: the step ends now, not after `timeout_s`."""
+    records: list[LLMCall] = []
+    stop = threading.Event()
+    client = LLMClient(LLMConfig(models={"default": LOCAL_MODEL}, api_base=fake_llm.base_url, timeout_s=600),
+                       records.append, run="test-run", stop=stop)
+    fake_llm.enqueue(Stall(600))
+    outcome: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            client.complete("researcher", HELLO, experiment_id="e0007")
+        except BaseException as error:  # noqa: BLE001  handed to the test thread
+            outcome.append(error)
+
+    caller = threading.Thread(target=call)
+    caller.start()
+    while not fake_llm.requests:  # the request reached the server, which holds it for ten minutes
+        assert caller.is_alive()
+        caller.join(0.01)
+    stop.set()
+    caller.join(timeout=30)
+    assert not caller.is_alive(), "the stop waited for the reply"
+    assert isinstance(outcome[0], StopRequested)
+    [attempt] = records
+    assert attempt.error.startswith("abandoned") and attempt.experiment_id == "e0007" and attempt.response == ""
+    assert client.spend.calls == 1  # the abandoned attempt still counts against max_calls
