@@ -16,6 +16,8 @@ from typing import Callable
 from langgraph.types import Command
 
 from agents.lab import Lab
+from agents.review import pending_decision
+from agents.steps import fail
 from agents.stopping import StopRequested
 from agents.llm_config import BudgetExhausted
 from agents.offline.search import reference_genomes
@@ -123,7 +125,7 @@ class Driver:
         experiments = lab.archive.experiments(run=lab.run)
         chosen = [e.id for e in experiments
                   if not e.finished and e.id not in in_flight and (only is None or e.id in only)
-                  and (e.stage is not Stage.AWAITING_REVIEW or self._pending_decision(e.id) is not None)][:room]
+                  and (e.stage is not Stage.AWAITING_REVIEW or pending_decision(lab, e.id) is not None)][:room]
         if only is None:
             proposals = sum(1 for e in experiments if e.proposer != "reference")
             while len(chosen) < room and proposals < lab.config.experiments:
@@ -137,8 +139,9 @@ class Driver:
         """Run one experiment's graph until it finishes, waits for review, or the run stops."""
         lab = self.lab
         config = {"configurable": {"thread_id": exp_id}, "recursion_limit": 64}
+        before = lab.archive.get_experiment(exp_id).stage
         try:
-            decision = self._pending_decision(exp_id)
+            decision = pending_decision(lab, exp_id)
             if decision is not None:
                 self.graph.invoke(Command(resume=decision), config)
             elif self.graph.get_state(config).next:
@@ -152,17 +155,14 @@ class Driver:
             lab.log(exp_id, "budget", self._stopped)
             lab.stop.set()
         except Exception as error:  # a bug or an infrastructure failure: record it, the run goes on
-            reason = f"internal error: {type(error).__name__}: {error}"
-            lab.update(exp_id, stage=Stage.FAILED, reason=reason)
-            lab.log(exp_id, "failure", reason, traceback=traceback.format_exc()[-4000:])
+            fail(lab, exp_id, f"internal error: {type(error).__name__}: {error}", traceback=traceback.format_exc()[-4000:])
+            return
+        stuck = lab.archive.get_experiment(exp_id)
+        if stuck.stage is before and not stuck.finished and stuck.stage is not Stage.AWAITING_REVIEW \
+                and not lab.stop.is_set():  # it would be handed to the graph again, forever
+            fail(lab, exp_id, f"internal error: the graph ended at stage {before.value} without progress")
 
     # ---- review ---------------------------------------------------------------------------
-    def _pending_decision(self, exp_id: str) -> dict | None:
-        events = self.lab.archive.events(experiment_id=exp_id)
-        decisions = [e for e in events if e.kind == "review_decision"]
-        applied = [e for e in events if e.kind == "review_applied"]
-        return decisions[len(applied)].data if len(decisions) > len(applied) else None
-
     def _awaiting_review(self, only: set[str] | None) -> bool:
         return any(e.stage is Stage.AWAITING_REVIEW and (only is None or e.id in only)
                    for e in self.lab.archive.experiments(run=self.lab.run))

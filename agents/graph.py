@@ -13,7 +13,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import interrupt
 
 from agents.lab import Lab
-from agents.review import ReviewDecision, apply_review
+from agents.review import ReviewDecision, apply_review, pending_decision
 from agents.llm_config import LLMCallFailed, StructuredOutputError
 from agents.steps import analyze_step, code_step, evaluate_step, fail, propose_step
 from agents.team import CoderGaveUp
@@ -49,6 +49,8 @@ def _review_node(lab: Lab):
                 return {}
             lab.update(exp.id, stage=Stage.AWAITING_REVIEW)
             lab.log(exp.id, "review", "waiting for a person's decision")
+        elif exp.stage is not Stage.AWAITING_REVIEW and pending_decision(lab, exp.id) is None:
+            return {}  # decided and applied before a kill -9 cut the node short: the router moves on
         answer = interrupt({"experiment_id": exp.id, "name": exp.name})
         apply_review(lab, exp.id, ReviewDecision.model_validate(answer))
         return {}

@@ -27,6 +27,14 @@ class ReviewDecision(BaseModel):
         return self
 
 
+def pending_decision(lab: Lab, exp_id: str) -> dict | None:
+    """The oldest decision `archlab review` recorded for this experiment that is not applied yet."""
+    events = lab.archive.events(experiment_id=exp_id)
+    decisions = [e for e in events if e.kind == "review_decision"]
+    applied = [e for e in events if e.kind == "review_applied"]
+    return decisions[len(applied)].data if len(decisions) > len(applied) else None
+
+
 def apply_review(lab: Lab, exp_id: str, decision: ReviewDecision) -> None:
     """approve → train it; reject → finished with the note; replace → the person's code is
     screened and trained; idea → the idea is archived and the experiment is proposed anew."""

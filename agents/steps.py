@@ -16,10 +16,10 @@ from knowledge.novelty import MotivationNovelty, code_hash, structure_hash
 from knowledge.records import Experiment, Stage
 
 
-def fail(lab: Lab, exp_id: str, reason: str, status: str = "") -> None:
+def fail(lab: Lab, exp_id: str, reason: str, status: str = "", **details) -> None:
     """Record a failure that ends this experiment; the run goes on."""
     lab.update(exp_id, stage=Stage.FAILED, reason=reason, **({"status": status} if status else {}))
-    lab.log(exp_id, "failure", reason, status=status)
+    lab.log(exp_id, "failure", reason, status=status, **details)
 
 
 def _add_timing(exp: Experiment, phase: str, seconds: float) -> dict[str, float]:
@@ -106,8 +106,7 @@ def run_evaluation(lab: Lab, exp: Experiment, seed: int) -> EvalResult:
     """One sandboxed evaluation on a free device slot; abandoned (not recorded) if the run stops.
     A reference is evaluated by name, so the evaluator knows which one is the quadratic ceiling."""
     path = lab.experiment_dir(exp.id) / "candidate.py"
-    if not path.exists():
-        path.write_text(exp.code)
+    path.write_text(exp.code)  # always from the archive: a kill -9 may have left a half-written file
     target = exp.name if exp.proposer == "reference" else path
     return lab.evaluate(target, lab.config.budget, seed, lab.experiment_dir(exp.id) / f"eval-seed{seed}")
 

@@ -5,9 +5,37 @@ import json
 import os
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
+
+from agents.config import RunConfig
+from agents.lab import Lab
+from agents.team import Team
+from knowledge.archive import Archive
+from knowledge.embeddings import make_embedder
+from knowledge.records import Experiment, Fitness, Stage
+from knowledge.vectors import VectorStore
+from sandbox.executors import LocalPool
 
 ROOT = Path(__file__).resolve().parents[1]
+BASELINE_NAME = "gated_delta_rule"
+
+
+@contextmanager
+def lab_in(directory: Path, team: Team, run: str, review: bool = False) -> Iterator[Lab]:
+    """A Lab on a real archive, vector store and one CPU slot, its baseline e0001 already analysed."""
+    archive = Archive.open(directory / "archive.sqlite")
+    pool = LocalPool(["cpu"])
+    lab = Lab(config=RunConfig(name=run, review=review), run=run, run_dir=directory, archive=archive,
+              store=VectorStore(directory / "chroma", make_embedder("local")), team=team, executor=pool)
+    archive.add_experiment(Experiment(id="e0001", run=run, name=BASELINE_NAME, proposer="reference",
+                                      stage=Stage.ANALYZED, status="ok", fitness=Fitness(value=0.0)))
+    try:
+        yield lab
+    finally:
+        pool.shutdown()
+        archive.close()
 
 
 def write_config(directory: Path, experiments: int, workers: int = 2, extra: str = "") -> Path:

@@ -7,21 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from agents.config import RunConfig
 from agents.lab import Lab
+from agents.offline.search import reference_genomes
 from agents.steps import code_step, propose_step
 from agents.team import ProposalDraft, Team
-from agents.offline.search import reference_genomes
 from agents.team_offline import OfflineAnalyst, OfflineResearcher
 from evaluator.references import get_reference
-from knowledge.archive import Archive
-from knowledge.embeddings import make_embedder
 from knowledge.records import Experiment, Fitness, Stage
-from knowledge.vectors import VectorStore
-from sandbox.executors import LocalPool
+from tests.loop_support import BASELINE_NAME, lab_in
 
 RUN = "claims"
-BASELINE = get_reference("gated_delta_rule")
+BASELINE = get_reference(BASELINE_NAME)
 
 
 class InLockstep:
@@ -61,16 +57,9 @@ class SameCode(InLockstep):
 
 @pytest.fixture
 def lab(tmp_path: Path):
-    archive = Archive.open(tmp_path / "archive.sqlite")
-    pool = LocalPool(["cpu"])
-    team = Team(SameFirstGenome(), SameCode(), OfflineAnalyst(), OfflineAnalyst(), "gated_delta_rule", "softmax_attention")
-    lab = Lab(config=RunConfig(name=RUN), run=RUN, run_dir=tmp_path, archive=archive,
-              store=VectorStore(tmp_path / "chroma", make_embedder("local")), team=team, executor=pool)
-    archive.add_experiment(Experiment(id="e0001", run=RUN, name="gated_delta_rule", proposer="reference",
-                                      stage=Stage.ANALYZED, status="ok", fitness=Fitness(value=0.0)))
-    yield lab
-    pool.shutdown()
-    archive.close()
+    team = Team(SameFirstGenome(), SameCode(), OfflineAnalyst(), OfflineAnalyst(), BASELINE_NAME, "softmax_attention")
+    with lab_in(tmp_path, team, RUN) as lab:
+        yield lab
 
 
 def _together(step, lab: Lab, *exp_ids: str) -> None:
