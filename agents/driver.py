@@ -46,6 +46,17 @@ class Progress:
     stopped: str = ""   # why the run stopped early, if it did
 
 
+def graph_input(lab: Lab, graph, exp_id: str, config: dict) -> Command | dict | None:
+    """What an experiment's graph is invoked with: a person's pending decision, nothing (go on
+    from its checkpoint, re-running the node a crash cut short), or a fresh start."""
+    decision = pending_decision(lab, exp_id)
+    if decision is not None:
+        return Command(resume=decision)
+    if graph.get_state(config).next:
+        return None
+    return {"experiment_id": exp_id}
+
+
 @dataclass
 class Driver:
     lab: Lab
@@ -141,13 +152,7 @@ class Driver:
         config = {"configurable": {"thread_id": exp_id}, "recursion_limit": 64}
         before = lab.archive.get_experiment(exp_id).stage
         try:
-            decision = pending_decision(lab, exp_id)
-            if decision is not None:
-                self.graph.invoke(Command(resume=decision), config)
-            elif self.graph.get_state(config).next:
-                self.graph.invoke(None, config)
-            else:
-                self.graph.invoke({"experiment_id": exp_id}, config)
+            self.graph.invoke(graph_input(lab, self.graph, exp_id, config), config)
         except StopRequested:
             return
         except BudgetExhausted as error:

@@ -67,7 +67,6 @@ def propose_step(lab: Lab, exp_id: str) -> None:
                       f"{tries - len(rejected)} repeating a genome proposed meanwhile")
 
 
-
 def code_step(lab: Lab, exp_id: str) -> None:
     exp = lab.archive.get_experiment(exp_id)
     if exp.stage is not Stage.PROPOSED:

@@ -37,6 +37,28 @@ def make_client(server_url: str, records: list[LLMCall], **overrides) -> LLMClie
     return LLMClient(LLMConfig(**settings), records.append, run="test-run")
 
 
+def stop_while_calling(client: LLMClient, stop: threading.Event, waiting, experiment_id: str | None = None):
+    """Call the client in a thread, set `stop` once `waiting()` holds, and return what the call
+    raised; the call must end within 30 s of the stop, not when its wait would have."""
+    outcome: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            client.complete("researcher", HELLO, experiment_id=experiment_id)
+        except BaseException as error:  # noqa: BLE001  handed to the test thread
+            outcome.append(error)
+
+    caller = threading.Thread(target=call)
+    caller.start()
+    while not waiting():
+        assert caller.is_alive()
+        caller.join(0.01)
+    stop.set()
+    caller.join(timeout=30)
+    assert not caller.is_alive(), "the call ignored the stop"
+    return outcome[0]
+
+
 def test_a_plain_call_returns_text_tokens_and_is_recorded(fake_llm: FakeLLMServer) -> None:
     records: list[LLMCall] = []
     client = make_client(fake_llm.base_url, records, models={"default": LOCAL_MODEL, "coder": "openai/coder-model"})
@@ -137,23 +159,9 @@ def test_a_stop_ends_a_long_backoff_at_once(fake_llm: FakeLLMServer) -> None:
     client = LLMClient(LLMConfig(models={"default": LOCAL_MODEL}, api_base=fake_llm.base_url, max_retries=3,
                                  backoff_base_s=600, backoff_cap_s=600), records.append, run="test-run", stop=stop)
     fake_llm.enqueue(HttpError(429, retry_after="600"))
-    outcome: list[BaseException] = []
-
-    def call() -> None:
-        try:
-            client.complete("researcher", HELLO)
-        except BaseException as error:  # noqa: BLE001  handed to the test thread
-            outcome.append(error)
-
-    caller = threading.Thread(target=call)
-    caller.start()
-    while not records:  # the first attempt failed: the client is now waiting up to ten minutes
-        assert caller.is_alive()
-        caller.join(0.01)
-    stop.set()
-    caller.join(timeout=30)
-    assert not caller.is_alive(), "the backoff ignored the stop"
-    assert isinstance(outcome[0], StopRequested)
+    # once the first attempt failed, the client waits up to ten minutes before its retry
+    error = stop_while_calling(client, stop, waiting=lambda: bool(records))
+    assert isinstance(error, StopRequested)
     assert len(fake_llm.requests) == 1  # no retry was sent after the stop
 
 
@@ -312,23 +320,9 @@ def test_a_stop_abandons_a_reply_in_flight_and_records_the_attempt(fake_llm: Fak
     client = LLMClient(LLMConfig(models={"default": LOCAL_MODEL}, api_base=fake_llm.base_url, timeout_s=600),
                        records.append, run="test-run", stop=stop)
     fake_llm.enqueue(Stall(600))
-    outcome: list[BaseException] = []
-
-    def call() -> None:
-        try:
-            client.complete("researcher", HELLO, experiment_id="e0007")
-        except BaseException as error:  # noqa: BLE001  handed to the test thread
-            outcome.append(error)
-
-    caller = threading.Thread(target=call)
-    caller.start()
-    while not fake_llm.requests:  # the request reached the server, which holds it for ten minutes
-        assert caller.is_alive()
-        caller.join(0.01)
-    stop.set()
-    caller.join(timeout=30)
-    assert not caller.is_alive(), "the stop waited for the reply"
-    assert isinstance(outcome[0], StopRequested)
+    # once the request reached the server, which holds it for ten minutes
+    error = stop_while_calling(client, stop, waiting=lambda: bool(fake_llm.requests), experiment_id="e0007")
+    assert isinstance(error, StopRequested)
     [attempt] = records
     assert attempt.error.startswith("abandoned") and attempt.experiment_id == "e0007" and attempt.response == ""
     assert client.spend.calls == 1  # the abandoned attempt still counts against max_calls

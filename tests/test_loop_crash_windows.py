@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 from langgraph.checkpoint.sqlite import SqliteSaver
-from langgraph.types import Command
 
-from agents.driver import Driver
+from agents.driver import Driver, graph_input
 from agents.graph import build_graph
 from agents.lab import Lab
 from agents.review import pending_decision
@@ -58,11 +57,16 @@ def die_after_approving(lab: Lab, monkeypatch) -> None:
     monkeypatch.setattr(lab, "update", approve_then_die)
 
 
-def decide(lab: Lab, action: str) -> dict:
-    """As `archlab review` records a person's decision."""
+def resume(lab: Lab, graph) -> None:
+    """What the driver does with the experiment next, up to where training would start."""
+    graph.invoke(graph_input(lab, graph, "e0002", CONFIG), CONFIG, **BEFORE_TRAINING)
+
+
+def decide_and_resume(lab: Lab, graph, action: str) -> None:
+    """A person's decision, recorded as `archlab review` records it, then taken up by the driver."""
     lab.archive.log_event(Event(run=RUN, kind="review_decision", message=action, experiment_id="e0002",
                                 data={"action": action}))
-    return pending_decision(lab, "e0002")
+    resume(lab, graph)
 
 
 def test_a_review_cut_short_after_approving_goes_on_to_the_evaluation(tmp_path, graph_of, monkeypatch):
@@ -71,12 +75,12 @@ def test_a_review_cut_short_after_approving_goes_on_to_the_evaluation(tmp_path, 
         graph = graph_of(lab)
         die_after_approving(lab, monkeypatch)
         with pytest.raises(Killed):
-            graph.invoke({"experiment_id": "e0002"}, CONFIG, **BEFORE_TRAINING)
+            resume(lab, graph)
         monkeypatch.undo()
         assert lab.archive.get_experiment("e0002").stage is Stage.APPROVED
         assert graph.get_state(CONFIG).next == ("review",)  # resume re-runs the node that was in flight
 
-        graph.invoke(None, CONFIG, **BEFORE_TRAINING)
+        resume(lab, graph)
         state = graph.get_state(CONFIG)
         assert state.next == ("evaluate",) and not state.interrupts  # not waiting for a review nobody asked for
 
@@ -85,14 +89,14 @@ def test_a_decision_cut_short_while_applied_is_applied_once_on_resume(tmp_path, 
     with open_lab(tmp_path, review=True) as lab:
         add_coded_candidate(lab)
         graph = graph_of(lab)
-        graph.invoke({"experiment_id": "e0002"}, CONFIG, **BEFORE_TRAINING)
+        resume(lab, graph)
         assert lab.archive.get_experiment("e0002").stage is Stage.AWAITING_REVIEW
 
         die_after_approving(lab, monkeypatch)
         with pytest.raises(Killed):  # approved in the archive, but not yet marked applied
-            graph.invoke(Command(resume=decide(lab, "approve")), CONFIG, **BEFORE_TRAINING)
+            decide_and_resume(lab, graph, "approve")
         monkeypatch.undo()
-        graph.invoke(Command(resume=pending_decision(lab, "e0002")), CONFIG, **BEFORE_TRAINING)
+        resume(lab, graph)
         assert graph.get_state(CONFIG).next == ("evaluate",)
         assert pending_decision(lab, "e0002") is None
         assert [e.message for e in lab.archive.events(experiment_id="e0002") if e.kind == "review_applied"] == ["approve"]
@@ -102,7 +106,7 @@ def test_a_decision_applied_just_before_a_kill_is_not_awaited_again(tmp_path, gr
     with open_lab(tmp_path, review=True) as lab:
         add_coded_candidate(lab)
         graph = graph_of(lab)
-        graph.invoke({"experiment_id": "e0002"}, CONFIG, **BEFORE_TRAINING)
+        resume(lab, graph)
         log = lab.log
 
         def log_then_die(exp_id, kind, message, **data):
@@ -112,11 +116,11 @@ def test_a_decision_applied_just_before_a_kill_is_not_awaited_again(tmp_path, gr
 
         monkeypatch.setattr(lab, "log", log_then_die)
         with pytest.raises(Killed):  # applied and marked so; LangGraph's checkpoint never came
-            graph.invoke(Command(resume=decide(lab, "approve")), CONFIG, **BEFORE_TRAINING)
+            decide_and_resume(lab, graph, "approve")
         monkeypatch.undo()
         assert pending_decision(lab, "e0002") is None and graph.get_state(CONFIG).next == ("review",)
 
-        graph.invoke(None, CONFIG, **BEFORE_TRAINING)
+        resume(lab, graph)
         state = graph.get_state(CONFIG)
         assert state.next == ("evaluate",) and not state.interrupts
         assert [e.message for e in lab.archive.events(experiment_id="e0002") if e.kind == "review_applied"] == ["approve"]
