@@ -38,7 +38,7 @@ def propose_step(lab: Lab, exp_id: str) -> None:
              if ins.run == lab.run and ins.experiment_id == exp_id]
     researcher = lab.team.researcher
     novelty = MotivationNovelty(lab.store, threshold=lab.config.search.novelty_threshold)
-    rejected: list[Rejected] = []
+    rejected: list[RejectedMotivation] = []
     tries = lab.config.search.novelty_tries
     for _ in range(tries):
         lab.check_stop()

@@ -5,21 +5,32 @@ Layers, strongest first, each used where it works on this machine:
 - bubblewrap: private network, pid, ipc, uts and cgroup namespaces (and a user namespace where
   bubblewrap can make one), all capabilities dropped, the filesystem read-only except the job's
   work directory, a private /tmp; it dies with its parent (see `bubblewrap.py`).
-- cgroup v1 (pids, memory): a fresh cgroup per job bounds the number of processes and threads and
-  the memory of the whole process tree; its members are killed as a whole when the job ends.
+- cgroups (v2, or v1 on hybrid machines; see `cgroups.py`): a fresh cgroup per job bounds the
+  number of processes and threads (pids) and the memory of the whole process tree; its members
+  are killed as a whole when the job ends.
 - always: rlimits (address space except on CUDA, processes, file size, CPU time, no core dumps,
   256 open files), an own session and process group killed as a whole, death with the
   orchestrator, an allowlisted environment, and the work directory as cwd and HOME.
 
+The evaluator's worker adds two layers of its own once it is set up, before candidate code loads:
+a Python audit hook (the runtime guard) and, where pyseccomp and libseccomp are installed, a
+seccomp filter (`syscall_filter.py`) that refuses network sockets, exec, fork and signals to other
+processes at the kernel level. `isolation_report` lists every layer, active or not, and why.
+
 The fallback, where bubblewrap is missing or broken, does NOT cover:
-- network: a job can open sockets, to the internet and to services on localhost;
+- network: a job can open sockets, to the internet and to services on localhost (the worker's
+  seccomp filter, where active, refuses them to candidate code);
 - filesystem: a job can read and write whatever the orchestrator's user can (RLIMIT_FSIZE only
-  caps each file's size), including other runs, the archive and credentials files;
+  caps each file's size), including other runs, the archive and credentials files; the seccomp
+  filter does not change this;
 - processes: a job sees every process of the machine, can read the environment of those of the
-  same user (/proc/PID/environ: the orchestrator's API keys) and can signal them.
+  same user (/proc/PID/environ: the orchestrator's API keys, a file read that seccomp allows) and
+  can signal them (unless the seccomp filter is active);
+- a job running as root can write its pid into another cgroup and leave its own.
 Without writable cgroups it does not cover either:
 - whole-tree memory: RLIMIT_AS caps each process, not the sum over a job's children;
-- fork bombs when running as root, who is exempt from RLIMIT_NPROC;
+- fork bombs when running as root, who is exempt from RLIMIT_NPROC (the seccomp filter, where
+  active, refuses fork to candidate code);
 - children that leave the job's session (`setsid`): they survive the kill on timeout.
 """
 from __future__ import annotations
@@ -27,9 +38,10 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sandbox.bubblewrap import BwrapProbe, bwrap_argv, probe_bwrap
 from sandbox.cgroups import CgroupParents, JobCgroup, find_cgroup_parents
@@ -41,6 +53,7 @@ from sandbox.process_setup import (
     processes_of_current_user,
     resource_limits,
 )
+from sandbox.syscall_filter import syscall_filter_support
 
 FALLBACK_GAPS = (
     "no network isolation: a job can open sockets, including to services on localhost",
@@ -61,11 +74,21 @@ class SandboxError(RuntimeError):
 
 
 @dataclass(frozen=True)
+class LayerStatus:
+    """One layer of the defence, whether it is active here, and what it does or why it is not active."""
+
+    name: str
+    active: bool
+    detail: str
+
+
+@dataclass(frozen=True)
 class IsolationReport:
     level: str          # "strong" (bubblewrap and cgroups), "partial" (one of them) or "weak" (rlimits only)
     layers: list[str]
     missing: list[str]
     notes: list[str]
+    every_layer: list[LayerStatus] = field(default_factory=list)  # all layers, sandbox and worker, for `doctor`
 
 
 @dataclass(frozen=True)
@@ -138,7 +161,45 @@ class Isolation:
         layers += ["rlimits", "own-session", "env-allowlist"]
         strong_layers = int(bool(self.bwrap.program)) + int(self.cgroups.available)
         level = ("weak", "partial", "strong")[strong_layers]
-        return IsolationReport(level=level, layers=layers, missing=missing, notes=notes)
+        return IsolationReport(level=level, layers=layers, missing=missing, notes=notes,
+                               every_layer=self.every_layer())
+
+    def every_layer(self) -> list[LayerStatus]:
+        """Every layer, from the static screen to the rlimits, active or not, and why. Probes seccomp."""
+        guard_active = sys.version_info >= (3, 8)
+        seccomp = syscall_filter_support()
+        return [
+            LayerStatus("static screen", True, "candidate source is screened (AST, never executed) "
+                        "in the orchestrator before it runs"),
+            LayerStatus("runtime guard (audit hook)", guard_active,
+                        "the worker installs a sys.addaudithook guard before candidate code loads"
+                        if guard_active else f"Python {sys.version.split()[0]} has no audit hooks (3.8+)"),
+            LayerStatus("seccomp syscall filter", seccomp.active, seccomp.detail),
+            LayerStatus("bubblewrap", self.bwrap.program is not None,
+                        f"namespaces and a read-only filesystem via {self.bwrap.program}"
+                        if self.bwrap.program else self.bwrap.problem),
+            *self._cgroup_layers(),
+            LayerStatus("rlimits", True, "address space (not on CUDA), processes, file size, CPU time, "
+                        "core dumps, open files"),
+            LayerStatus("session and environment", True, "own session killed as a whole, death with the "
+                        "orchestrator, allowlisted environment"),
+        ]
+
+    def _cgroup_layers(self) -> list[LayerStatus]:
+        if not self.cgroups.survey:
+            reason = "; ".join(self.cgroups.problems) or "not probed"
+            return [LayerStatus(f"cgroup v{version} {name}", False, reason)
+                    for version in (1, 2) for name in ("pids", "memory")]
+        statuses = []
+        for status in self.cgroups.survey:
+            detail = status.detail
+            if status.usable and not status.chosen:
+                detail = f"usable ({detail}) but not used: jobs use cgroup v{self.cgroups.version}"
+            statuses.append(LayerStatus(f"cgroup v{status.version} {status.controller}", status.chosen, detail))
+        if self.cgroups.version == 2 and not (self.cgroups.pids or self.cgroups.memory):
+            statuses.append(LayerStatus("cgroup v2 job tracking", True, f"job cgroups in {self.cgroups.unified} "
+                                        "find and kill every process of a job, without limits"))
+        return statuses
 
     @contextmanager
     def launch(self, job: SandboxJob) -> Iterator[LaunchPlan]:

@@ -8,7 +8,7 @@ import pytest
 
 from knowledge.archive import Archive
 from knowledge.cognition import (
-    COGNITION_DIR, SECTIONS, CognitionFormatError, index_cognition_base, load_cognition_base, load_entry,
+    COGNITION_DIR, CognitionFormatError, index_cognition_base, load_cognition_base, load_entry,
 )
 from knowledge.embeddings import local_minilm
 from knowledge.notes import CHUNK_CHARS, import_notes, split_markdown

@@ -18,7 +18,7 @@ from agents.llm_config import BudgetExhausted, LLMCallFailed, LLMConfig, ModelPr
 from agents.retry import retry_after_s
 from agents.stopping import StopRequested
 from knowledge.records import LLMCall
-from tests.support.fake_llm_server import Answer, FakeLLMServer, HttpError, Stall, fake_llm  # noqa: F401
+from tests.support.fake_llm_server import Answer, FakeLLMServer, HttpError, Stall
 
 LOCAL_MODEL = "openai/local-test-model"
 HELLO = [{"role": "user", "content": "hello"}]

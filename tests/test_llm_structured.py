@@ -10,7 +10,7 @@ from agents.llm import LLMClient
 from agents.llm_config import LLMConfig
 from agents.structured import StructuredOutputError, ask_structured, json_objects, parse_answer
 from knowledge.records import LLMCall
-from tests.support.fake_llm_server import Answer, FakeLLMServer, fake_llm  # noqa: F401
+from tests.support.fake_llm_server import Answer, FakeLLMServer
 
 ASK = [{"role": "system", "content": "archlab role: researcher"}, {"role": "user", "content": "propose"}]
 GOOD = {"name": "Gated Decay", "motivation": "decay forgets stale keys", "plan": "1. project q,k,v ..."}

@@ -16,7 +16,7 @@ from knowledge.archive import Archive
 from knowledge.records import Stage
 from tests.loop_candidates import CUMULATIVE_MEAN, RUNNING_MAX, WHOLE_SEQUENCE_MEAN
 from tests.loop_support import write_config
-from tests.support.fake_llm_server import Answer, HttpError, Stall, fake_llm  # noqa: F401  (fixture)
+from tests.support.fake_llm_server import Answer, HttpError, Stall
 
 pytestmark = pytest.mark.slow
 

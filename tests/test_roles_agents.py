@@ -28,7 +28,7 @@ from agents.structured import StructuredOutputError
 from evaluator.families.mixer import contract_text
 from evaluator.records import CheckResult, EvalResult, Status
 from knowledge.records import Experiment, Fitness, LLMCall
-from tests.support.fake_llm_server import Answer, FakeLLMServer, fake_llm  # noqa: F401
+from tests.support.fake_llm_server import Answer, FakeLLMServer
 
 TASK = TaskBrief(name="mqar", family="mixer", description="Associative recall.", contract=contract_text())
 PARENT_CODE = "import torch\n\n\nclass Mixer(torch.nn.Module):\n    def forward(self, x):\n        return x\n"

@@ -1,6 +1,7 @@
 """Isolation policy, launch plan, environment, rlimits, cgroup lifecycle and job validation."""
 from __future__ import annotations
 
+import json
 import os
 import resource
 import sys
@@ -32,6 +33,30 @@ def test_report_of_the_forced_fallback_lists_what_it_does_not_cover():
     notes = " ".join(report.notes)
     for gap in ("no network isolation", "no filesystem isolation", "no fork-bomb guard", "turned off by the policy"):
         assert gap in notes
+
+
+def test_report_lists_every_layer_with_its_state_and_reason():
+    report = isolation_report(Isolation(prefer_bwrap=False, use_cgroups=False))
+    layers = {layer.name: layer for layer in report.every_layer}
+    assert list(layers)[:3] == ["static screen", "runtime guard (audit hook)", "seccomp syscall filter"]
+    assert {"bubblewrap", "cgroup v1 pids", "cgroup v1 memory", "cgroup v2 pids", "cgroup v2 memory",
+            "rlimits"} <= set(layers)
+    assert layers["static screen"].active and layers["rlimits"].active
+    assert not layers["bubblewrap"].active and "turned off by the policy" in layers["bubblewrap"].detail
+    assert not layers["cgroup v2 memory"].active and "turned off by the policy" in layers["cgroup v2 memory"].detail
+    assert all(layer.detail for layer in report.every_layer)
+
+
+def test_doctor_shows_every_layer_within_80_columns():
+    from archlab.commands.doctor import gather, render
+
+    report = gather()
+    lines = render(report)
+    assert all(len(line) <= 80 for line in lines), [line for line in lines if len(line) > 80]
+    text = "\n".join(lines)
+    for layer in report["isolation"]["every_layer"]:
+        assert layer["name"] in text and ("on  " if layer["active"] else "OFF ") + layer["name"] in text
+    assert json.loads(json.dumps(report))["isolation"]["every_layer"][0]["name"] == "static screen"
 
 
 def test_report_says_why_a_broken_bwrap_is_not_used():

@@ -7,6 +7,10 @@ import importlib.util
 import json
 import platform
 import sys
+import textwrap
+
+WIDTH = 80
+NAME_COLUMN = 30
 
 # Each optional part: (import name, distribution, what it enables).
 PARTS = (
@@ -60,7 +64,9 @@ def gather() -> dict:
         "platform": platform.platform(),
         **_devices(),
         "isolation": {"level": isolation.level, "layers": isolation.layers,
-                      "missing": isolation.missing, "notes": isolation.notes},
+                      "missing": isolation.missing, "notes": isolation.notes,
+                      "every_layer": [{"name": layer.name, "active": layer.active, "detail": layer.detail}
+                                      for layer in isolation.every_layer]},
         "parts": parts,
     }
 
@@ -70,16 +76,40 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
-    print(f"python {report['python']} on {report['platform']}")
-    print(f"torch {report['torch']}, {report['cpu_threads']} CPU threads, CUDA: "
-          + (", ".join(report["gpus"]) if report["cuda"] else "not available"))
+    for line in render(report):
+        print(line)
+    return 0
+
+
+def render(report: dict) -> list[str]:
+    """The human report, every line within WIDTH columns."""
     iso = report["isolation"]
-    print(f"isolation: {iso['level']} ({' + '.join(iso['layers'])})")
-    for note in iso["notes"]:
-        print(f"  - {note}")
-    for missing in iso["missing"]:
-        print(f"  missing: {missing}")
+    lines = [*_wrap(f"python {report['python']} on {report['platform']}"),
+             *_wrap(f"torch {report['torch']}, {report['cpu_threads']} CPU threads, CUDA: "
+                    + (", ".join(report["gpus"]) if report["cuda"] else "not available")),
+             "", *_wrap(f"isolation: {iso['level']} (jobs run with: {' + '.join(iso['layers'])})")]
+    for layer in iso["every_layer"]:
+        lines += _row(("on  " if layer["active"] else "OFF ") + layer["name"], layer["detail"])
+    if iso["notes"]:
+        lines += ["", "what the sandbox does not cover here:"]
+        for note in iso["notes"]:
+            lines += _wrap(note, first="  - ", rest="    ")
+    lines += ["", "parts:"]
     for name, part in report["parts"].items():
         state = f"{part['version']}" if part["installed"] else "MISSING"
-        print(f"{name:<28} {state:<10} {part['for']}")
-    return 0
+        lines += _row(name, f"{state}: {part['for']}")
+    return lines
+
+
+def _row(name: str, detail: str) -> list[str]:
+    """`  name   detail`, the detail wrapped under itself; a long name gets a line of its own."""
+    first = f"  {name:<{NAME_COLUMN}} " if len(name) <= NAME_COLUMN else None
+    rest = " " * (NAME_COLUMN + 3)
+    if first is None:
+        return [f"  {name}", *_wrap(detail, first=rest, rest=rest)]
+    return _wrap(detail, first=first, rest=rest)
+
+
+def _wrap(text: str, first: str = "", rest: str = "  ") -> list[str]:
+    return textwrap.wrap(text, WIDTH, initial_indent=first, subsequent_indent=rest,
+                         break_on_hyphens=False) or [first.rstrip()]
