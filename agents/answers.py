@@ -103,8 +103,8 @@ class JudgeWeights(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    novelty: float = Field(default=0.0, ge=0.0, le=0.5)
-    complexity: float = Field(default=0.0, ge=0.0, le=0.5)
+    novelty: float = Field(default=0.0, ge=0.0, le=0.5)     # how much a novel idea raises its selection weight
+    complexity: float = Field(default=0.0, ge=0.0, le=0.5)  # how much a complicated one lowers it
 
 
 def judge_weight(scores: JudgeScores, weights: JudgeWeights) -> float:

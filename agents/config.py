@@ -34,19 +34,19 @@ class SearchConfig(BaseModel):
 class RunConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = None
-    runs_dir: Path = Path("runs")
-    task: str = "mqar"
-    budget: str = "cpu"
+    name: str | None = None              # run name; default TASK-BUDGET-DATE (letters, digits, . _ -)
+    runs_dir: Path = Path("runs")        # where run directories live (and the knowledge home, _knowledge/)
+    task: str = "mqar"                   # what candidates are judged on: mqar or bytelm
+    budget: str = "cpu"                  # per-evaluation budget: smoke (seconds), cpu (minutes on 2 cores) or gpu
     experiments: int = Field(30, ge=0)   # proposals to finish, not counting the seeding references
     workers: int = Field(2, ge=1)        # experiments in flight at once
     devices: list[str] = Field(default_factory=list)  # device slots; empty: one "cpu" slot per worker
     ray: str | None = None               # evaluate on Ray: "local" starts one here, else a cluster address
-    seed: int = 0
-    review: bool = False
+    seed: int = 0                        # seeds parent sampling, the offline researcher and training
+    review: bool = False                 # true: every candidate waits for `archlab review` before training
     data: Path | None = None             # bytelm: a user's corpus
     embedder: str = "local"              # "local" (packaged MiniLM) or a litellm embedding model
-    search: SearchConfig = Field(default_factory=SearchConfig)
+    search: SearchConfig = Field(default_factory=SearchConfig)  # the [search] table
     llm: LLMConfig | None = None         # None: the offline researcher
 
     @field_validator("name")

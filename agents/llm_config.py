@@ -20,8 +20,8 @@ class ModelPrice(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    input_per_mtok: float = Field(ge=0)
-    output_per_mtok: float = Field(ge=0)
+    input_per_mtok: float = Field(ge=0)   # dollars per million prompt tokens
+    output_per_mtok: float = Field(ge=0)  # dollars per million completion tokens
 
     def cost_usd(self, prompt_tokens: int, completion_tokens: int) -> float:
         return (prompt_tokens * self.input_per_mtok + completion_tokens * self.output_per_mtok) / 1e6
@@ -34,17 +34,17 @@ class LLMConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     models: dict[str, str] = Field(description='role -> litellm model string; "default" is required')
-    api_base: str | None = None
-    api_key_env: str | None = None
-    timeout_s: float = Field(default=180.0, gt=0)
-    max_retries: int = Field(default=4, ge=0)
-    backoff_base_s: float = Field(default=2.0, ge=0)
-    backoff_cap_s: float = Field(default=60.0, ge=0)
-    budget_usd: float = Field(default=20.0, gt=0)
-    max_calls: int = Field(default=2000, gt=0)
+    api_base: str | None = None       # an OpenAI-compatible server (vLLM, Ollama, llama.cpp), e.g. http://localhost:8000/v1
+    api_key_env: str | None = None    # NAME of the variable holding the key (unset: the provider's own, e.g. OPENAI_API_KEY)
+    timeout_s: float = Field(default=180.0, gt=0)      # one call's time limit
+    max_retries: int = Field(default=4, ge=0)          # retries of a transient failure (rate limit, timeout)
+    backoff_base_s: float = Field(default=2.0, ge=0)   # first retry's wait; doubles each retry
+    backoff_cap_s: float = Field(default=60.0, ge=0)   # longest wait between retries
+    budget_usd: float = Field(default=20.0, gt=0)      # the run stops starting calls past this spend
+    max_calls: int = Field(default=2000, gt=0)         # the run stops starting calls past this many
     prices: dict[str, ModelPrice] = Field(default_factory=dict, description="litellm model string -> price")
-    temperatures: dict[str, float] = Field(default_factory=lambda: {DEFAULT: 0.7})
-    max_output_tokens: int | None = Field(default=None, gt=0)
+    temperatures: dict[str, float] = Field(default_factory=lambda: {DEFAULT: 0.7})  # role -> temperature in [0, 2]
+    max_output_tokens: int | None = Field(default=None, gt=0)  # cap on a reply's length (unset: the model's)
 
     @field_validator("models", "temperatures")
     @classmethod

@@ -11,7 +11,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from agents.config import RunConfig
-from archlab.errors import UsageError
+from archlab.errors import UsageError, validation_problems
 
 
 def load_config(path: Path | None, overrides: dict) -> RunConfig:
@@ -40,5 +40,5 @@ def load_config(path: Path | None, overrides: dict) -> RunConfig:
     try:
         return RunConfig.model_validate(data)
     except ValidationError as error:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+        problems = validation_problems(error)
         raise UsageError(f"invalid configuration{f' in {path}' if path else ''}: {problems}") from error

@@ -5,6 +5,9 @@ write at once, and a run may be killed at any instant. So: WAL mode, one connect
 and process, every write a short transaction, read-modify-write under BEGIN IMMEDIATE (the write
 lock is taken before reading), and a busy timeout instead of failing on a locked database.
 SQLite's journal makes a transaction all-or-nothing, so a SIGKILL leaves only whole rows.
+
+Readers (`status`, `ls`, `show`) open it read-only (`readonly=True`): a `mode=ro` connection that
+never migrates nor changes the journal mode, so a run directory on read-only storage can be read.
 """
 from __future__ import annotations
 
@@ -16,10 +19,11 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
+from urllib.parse import quote
 
 from knowledge import rows
 from knowledge.records import Event, Experiment, ExperimentBrief, Insight, LLMCall, Stage
-from knowledge.schema import migrate
+from knowledge.schema import check_readable, migrate
 
 ARCHIVE_FILE = "archive.sqlite"
 SQLITE_SUFFIXES = (".sqlite", ".sqlite3", ".db")
@@ -48,17 +52,32 @@ class Archive:
     its own connection.
     """
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, readonly: bool = False):
         self.path = path
+        self.readonly = readonly
+        self._immutable = False  # read-only storage with no WAL index to share: nobody can write it
         self._local = threading.local()
         self._connections: list[tuple[int, sqlite3.Connection]] = []  # (pid, connection)
         self._connections_lock = threading.Lock()
         self._closed = False
-        migrate(self._connection(), str(path))
+        if not readonly:
+            migrate(self._connection(), str(path))
+            return
+        if not path.is_file():
+            raise FileNotFoundError(f"no archive at {path}")
+        try:
+            check_readable(self._connection(), str(path))
+        except sqlite3.OperationalError:
+            # A WAL database on read-only storage whose -shm file is gone cannot be opened
+            # shared; nothing can write there, so reading it as immutable is exact.
+            self.close()
+            self._closed, self._immutable, self._local = False, True, threading.local()
+            check_readable(self._connection(), str(path))
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str]) -> Archive:
-        """`path` is a run directory (holding `archive.sqlite`) or a `.sqlite` file in one."""
+    def open(cls, path: str | os.PathLike[str], readonly: bool = False) -> Archive:
+        """`path` is a run directory (holding `archive.sqlite`) or a `.sqlite` file in one.
+        `readonly`: never write, migrate or change the journal mode (the file must exist)."""
         target = Path(path)
         if target.is_dir():
             target = target / ARCHIVE_FILE
@@ -67,7 +86,7 @@ class Archive:
                                     f"directory first, or name the file itself ({', '.join(SQLITE_SUFFIXES)})")
         if not target.parent.is_dir():
             raise FileNotFoundError(f"cannot open an archive at {target}: {target.parent} is not a directory")
-        return cls(target)
+        return cls(target, readonly=readonly)
 
     def __enter__(self) -> Archive:
         return self
@@ -92,13 +111,21 @@ class Archive:
         conn = getattr(self._local, "conn", None)
         if conn is not None and self._local.pid == os.getpid():
             return conn
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
-                               timeout=BUSY_TIMEOUT_MS / 1000)
+        if self.readonly:
+            uri = f"file:{quote(str(self.path.resolve()))}?mode=ro" + ("&immutable=1" if self._immutable else "")
+            conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False,
+                                   timeout=BUSY_TIMEOUT_MS / 1000)
+        else:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                                   timeout=BUSY_TIMEOUT_MS / 1000)
         conn.row_factory = sqlite3.Row
         conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across process crashes
-        conn.execute("PRAGMA foreign_keys=ON")
+        if self.readonly:
+            conn.execute("PRAGMA query_only=ON")
+        else:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across process crashes
+            conn.execute("PRAGMA foreign_keys=ON")
         self._local.conn, self._local.pid = conn, os.getpid()
         with self._connections_lock:
             self._connections.append((os.getpid(), conn))

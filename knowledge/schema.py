@@ -137,6 +137,10 @@ class SchemaTooNewError(RuntimeError):
     """The file was written by a newer archlab; opening it would risk corrupting it."""
 
 
+class SchemaTooOldError(RuntimeError):
+    """A read-only open found a file an older archlab wrote: it needs a migration, which writes."""
+
+
 def current_version(conn: sqlite3.Connection) -> int:
     exists = conn.execute(
         "SELECT 1 FROM sqlite_master WHERE type='table' AND name='schema_version'"
@@ -145,6 +149,18 @@ def current_version(conn: sqlite3.Connection) -> int:
         return 0
     row = conn.execute("SELECT version FROM schema_version").fetchone()
     return row[0] if row else 0
+
+
+def check_readable(conn: sqlite3.Connection, path: str) -> None:
+    """For a read-only open: the file must already be at this archlab's schema version."""
+    version = current_version(conn)
+    if version > SCHEMA_VERSION:
+        raise SchemaTooNewError(f"{path} has archive schema v{version}, this archlab knows up to "
+                                f"v{SCHEMA_VERSION}: upgrade archlab to open it")
+    if version < SCHEMA_VERSION:
+        raise SchemaTooOldError(f"{path} has archive schema v{version}, older than this archlab's "
+                                f"v{SCHEMA_VERSION}; reading it needs a one-time upgrade, which writes: "
+                                "open it once where it is writable (e.g. `archlab status` on a copy)")
 
 
 def migrate(conn: sqlite3.Connection, path: str) -> int:

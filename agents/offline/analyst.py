@@ -7,6 +7,7 @@ changed and their expected effects); prompts/offline_analysis.j2 words them into
 """
 from __future__ import annotations
 
+import difflib
 import math
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -60,6 +61,7 @@ class Facts:
     sibling_count: int
     sibling_rank: int | None
     best_sibling: Experiment | None
+    code_change: str = ""               # outside the design space (a person's file): its code against the parent's
 
 
 def compare_fitness(value: Fitness | None, other: Fitness | None) -> FitnessDelta:
@@ -119,7 +121,23 @@ def gather_facts(exp: Experiment, parent: Experiment | None, siblings: Sequence[
         metrics=metric_deltas(exp, parent, baseline) if ok else [],
         changes=changes, other_values=other_values, untouched_genes=untouched,
         sibling_count=len(scored_siblings), sibling_rank=rank, best_sibling=best_sibling,
+        code_change=code_change(exp, parent) if genome is None else "",
     )
+
+
+def code_change(exp: Experiment, parent: Experiment | None) -> str:
+    """How the file that was trained differs from its parent's, in changed lines."""
+    if parent is None or not parent.code or not exp.code:
+        return "no parent file to compare with"
+    added = removed = 0
+    for line in difflib.unified_diff(parent.code.splitlines(), exp.code.splitlines(), lineterm="", n=0):
+        if line.startswith(("+++", "---")):
+            continue
+        added += line.startswith("+")
+        removed += line.startswith("-")
+    if not added and not removed:
+        return f"the same code as the parent {parent.id}'s file"
+    return f"{added} lines added and {removed} removed against the parent {parent.id}'s file"
 
 
 def metric_deltas(exp: Experiment, parent: Experiment | None, baseline: Experiment | None) -> list[MetricDelta]:

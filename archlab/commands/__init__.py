@@ -1,4 +1,5 @@
 """Sub-commands of `archlab`; each module has `register(subparsers)` that sets `handler`."""
-from archlab.commands import doctor, eval_cmd, inspect_run, knowledge_cmd, references, review, run
+from archlab import config_doc
+from archlab.commands import doctor, eval_cmd, inspect_run, knowledge_cmd, references, review, run, runs_cmd
 
-COMMANDS = (run, inspect_run, review, eval_cmd, references, knowledge_cmd, doctor)
+COMMANDS = (run, runs_cmd, inspect_run, review, eval_cmd, references, knowledge_cmd, doctor, config_doc)

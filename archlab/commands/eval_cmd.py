@@ -21,13 +21,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from archlab.devices import check_data, check_device
+    from archlab.rundir import writable_dir
+
+    check_device(args.device)  # usage first, before the evaluator's imports
+    if args.data is not None:
+        check_data(args.data)
+    if args.out is not None:
+        writable_dir(args.out, "output directory (--out)")
     from archlab.summaries import eval_summary
     from evaluator.evaluate import evaluate
 
     try:
         result = evaluate(args.target, task=args.task, budget=args.budget, device=args.device,
                           seed=args.seed, out_dir=args.out, data=args.data)
-    except (KeyError, ValueError, FileNotFoundError) as error:
+    except OSError as error:  # a system error's args[0] is its errno: say which file and what went wrong
+        message = f"{error.filename or args.target}: {error.strerror}" if error.strerror else str(error.args[0])
+        raise UsageError(message) from error
+    except (KeyError, ValueError) as error:
         raise UsageError(error.args[0] if error.args else str(error)) from error
     print(result.to_json() if args.json else eval_summary(result))
     return 0 if result.ok else 1

@@ -1,4 +1,7 @@
-"""`archlab status RUN`, `archlab ls RUN`, `archlab show RUN EXP`: read a run's archive."""
+"""`archlab status RUN`, `archlab ls RUN`, `archlab show RUN EXP`: read a run's archive.
+
+They only read (the archive is opened read-only), so they work beside a running driver and on
+read-only storage."""
 from __future__ import annotations
 
 import argparse
@@ -7,7 +10,8 @@ from collections import Counter
 from pathlib import Path
 
 from archlab.errors import UsageError
-from archlab.rundir import find_run, load_run_config
+from archlab.rundir import find_run, load_run_config, open_for_reading
+from archlab.runlock import driver_of
 from knowledge.archive import Archive, ExperimentNotFoundError
 from knowledge.records import Experiment
 
@@ -56,13 +60,16 @@ def run_status(archive: Archive, run: str) -> dict:
 def status(args: argparse.Namespace) -> int:
     run_dir = find_run(args.run, args.runs_dir)
     config = load_run_config(run_dir)
-    with Archive.open(run_dir / "archive.sqlite") as archive:
+    with open_for_reading(run_dir) as archive:
         report = run_status(archive, config.name)
+    holder = driver_of(run_dir)
+    report["driver"] = {"host": holder.host, "pid": holder.pid, "command": holder.command} if holder else None
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
     print(f"run {report['run']} ({config.task}, budget {config.budget}): {report['finished']}/{config.experiments} "
           f"proposals finished")
+    print(f"  driver: {holder.describe()}" if holder else "  driver: none")
     print("  stages: " + ", ".join(f"{k} {v}" for k, v in report["stages"].items()))
     print("  outcomes: " + ", ".join(f"{k} {v}" for k, v in report["statuses"].items()))
     best = report["best"]
@@ -74,7 +81,7 @@ def status(args: argparse.Namespace) -> int:
 
 def list_experiments(args: argparse.Namespace) -> int:
     run_dir = find_run(args.run, args.runs_dir)
-    with Archive.open(run_dir / "archive.sqlite") as archive:
+    with open_for_reading(run_dir) as archive:
         experiments = archive.experiments(run=load_run_config(run_dir).name)
     if args.json:
         print(json.dumps([e.model_dump(mode="json", exclude={"code", "metrics"}) for e in experiments], indent=2))
@@ -88,7 +95,7 @@ def list_experiments(args: argparse.Namespace) -> int:
 
 def show(args: argparse.Namespace) -> int:
     run_dir = find_run(args.run, args.runs_dir)
-    with Archive.open(run_dir / "archive.sqlite") as archive:
+    with open_for_reading(run_dir) as archive:
         try:
             exp = archive.get_experiment(args.experiment)
         except ExperimentNotFoundError as error:

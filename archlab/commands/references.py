@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from archlab.errors import UsageError
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("references", help="list the reference candidates and their files")
@@ -13,7 +15,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from evaluator.references import list_references
 
-    references = list_references(args.family)
+    try:
+        references = list_references(args.family)
+    except KeyError as error:
+        raise UsageError(f"--family {args.family}: {error.args[0]}") from error
     width = max(len(r.name) for r in references)
     for ref in references:
         marker = "  (quadratic: the quality ceiling)" if ref.quadratic else ""

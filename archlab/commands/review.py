@@ -11,9 +11,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from archlab.errors import UsageError
-from archlab.rundir import find_run, load_run_config
-from knowledge.archive import Archive
+from archlab.errors import UsageError, validation_problems
+from archlab.rundir import find_run, load_run_config, open_for_reading, open_for_writing
 from knowledge.records import Event, Stage
 
 
@@ -26,27 +25,58 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     decision.add_argument("--reject", metavar="NOTE")
     decision.add_argument("--replace", metavar="FILE", type=Path, help="train this file instead")
     decision.add_argument("--idea", metavar="TEXT", help="discard this candidate; the researcher starts from the idea")
+    parser.add_argument("--note", help="with --replace: what your file tries (its motivation; default: the file's "
+                        "docstring)")
+    parser.add_argument("--name", help="with --replace: the design's name (default: the file's name)")
     parser.add_argument("--runs-dir", type=Path, default=Path("runs"))
     parser.set_defaults(handler=run)
 
 
-def _decision(args: argparse.Namespace):
+DECISIONS = "--approve, --reject NOTE, --replace FILE [--note TEXT] or --idea TEXT"
+
+
+def _decision(args: argparse.Namespace, exp_id: str):
     from agents.review import ReviewDecision
 
+    if (args.note is not None or args.name is not None) and args.replace is None:
+        raise UsageError("--note and --name go with --replace FILE (a rejection's note is --reject NOTE)")
     try:
         if args.approve:
             return ReviewDecision(action="approve")
         if args.reject is not None:
+            if not args.reject.strip():
+                raise UsageError("--reject needs a note saying why, e.g. --reject \"repeats e0003\"; the run "
+                                 "records it as the experiment's reason")
             return ReviewDecision(action="reject", note=args.reject)
         if args.replace is not None:
-            if not args.replace.is_file():
-                raise UsageError(f"--replace {args.replace}: no such file")
-            return ReviewDecision(action="replace", code=args.replace.read_text())
+            return _replacement(args, exp_id)
         if args.idea is not None:
             return ReviewDecision(action="idea", note=args.idea)
     except ValidationError as error:
-        raise UsageError(error.errors()[0]["msg"]) from error
-    raise UsageError("give a decision: --approve, --reject NOTE, --replace FILE or --idea TEXT")
+        raise UsageError(validation_problems(error)) from error
+    raise UsageError(f"give a decision for {exp_id}: {DECISIONS}")
+
+
+def _replacement(args: argparse.Namespace, exp_id: str):
+    """A person's file, named and motivated by the person: it is what is trained and analysed."""
+    from agents.review import ReviewDecision, docstring_of
+    from agents.config import NAME_PATTERN
+
+    path: Path = args.replace
+    if not path.is_file():
+        raise UsageError(f"--replace {path}: no such file")
+    try:
+        code = path.read_text()
+    except (OSError, UnicodeDecodeError) as error:
+        raise UsageError(f"--replace {path}: cannot read it as text ({error})") from error
+    note = (args.note if args.note is not None else docstring_of(code)).strip()
+    if not note:
+        raise UsageError(f"--replace {path}: say what your file tries with --note TEXT (or give it a docstring); "
+                         "it becomes the experiment's motivation")
+    name = args.name or (path.stem if path.stem != "candidate" else f"{exp_id}-person")
+    if not NAME_PATTERN.match(name):
+        raise UsageError(f"--name {name!r}: use letters, digits, '.', '_' and '-' (at most 64 characters)")
+    return ReviewDecision(action="replace", code=code, note=note, name=name)
 
 
 def _check_offline_idea(idea: str) -> None:
@@ -69,19 +99,25 @@ def run(args: argparse.Namespace) -> int:
     run_dir = find_run(args.run, args.runs_dir)
     config = load_run_config(run_dir)
     name = config.name
-    with Archive.open(run_dir / "archive.sqlite") as archive:
+    with open_for_reading(run_dir) as archive:
         waiting = [e for e in archive.experiments(run=name) if e.stage is Stage.AWAITING_REVIEW]
-        if args.experiment is None:
-            if not waiting:
-                print("nothing awaits review")
-            for exp in waiting:
-                print(f"{exp.id} {exp.name}: {exp.motivation[:100]}\n    {run_dir / 'experiments' / exp.id / 'candidate.py'}")
-            return 0
-        if args.experiment not in {e.id for e in waiting}:
-            raise UsageError(f"{args.experiment} is not awaiting review (waiting: {', '.join(e.id for e in waiting) or 'none'})")
-        decision = _decision(args)
-        if decision.action == "idea" and config.llm is None:
-            _check_offline_idea(decision.note)
+    waiting_ids = ", ".join(e.id for e in waiting) or "none"
+    if args.experiment is None:
+        if args.approve or any(v is not None for v in (args.reject, args.replace, args.idea)):
+            example = waiting[0].id if waiting else "e0007"
+            raise UsageError(f"which experiment? give its id before the decision, e.g. `archlab review {args.run} "
+                             f"{example} --approve` (awaiting review: {waiting_ids})")
+        if not waiting:
+            print("nothing awaits review")
+        for exp in waiting:
+            print(f"{exp.id} {exp.name}: {exp.motivation[:100]}\n    {run_dir / 'experiments' / exp.id / 'candidate.py'}")
+        return 0
+    if args.experiment not in {e.id for e in waiting}:
+        raise UsageError(f"{args.experiment} is not awaiting review (waiting: {waiting_ids})")
+    decision = _decision(args, args.experiment)
+    if decision.action == "idea" and config.llm is None:
+        _check_offline_idea(decision.note)
+    with open_for_writing(run_dir, "a review decision") as archive:
         archive.log_event(Event(run=name, kind="review_decision", message=decision.action,
                                 experiment_id=args.experiment, data=decision.model_dump()))
     print(f"{args.experiment}: {decision.action} recorded; the run applies it next")

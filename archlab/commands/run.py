@@ -8,7 +8,9 @@ from pathlib import Path
 
 from archlab.config import load_config
 from archlab.errors import UsageError
-from archlab.rundir import find_run, load_run_config, new_run_dir
+from archlab.devices import check_data, check_device
+from archlab.rundir import find_run, load_run_config, prepare_run_dir, run_name, write_run_config
+from archlab.runlock import hold_run
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -51,16 +53,20 @@ def start(args: argparse.Namespace) -> int:
     if args.offline:
         config = config.model_copy(update={"llm": None})
     _validate(config)
-    name, run_dir = new_run_dir(config)
-    print(f"run {name} in {run_dir} ({'LLM: ' + config.llm.models['default'] if config.llm else 'offline researcher'})")
-    return _drive(config.model_copy(update={"name": name}), run_dir)
+    name = run_name(config)
+    run_dir = prepare_run_dir(config, name)
+    with hold_run(run_dir, name):
+        write_run_config(config, name, run_dir)
+        print(f"run {name} in {run_dir} ({'LLM: ' + config.llm.models['default'] if config.llm else 'offline researcher'})")
+        return _drive(config.model_copy(update={"name": name}), run_dir)
 
 
 def resume_run(args: argparse.Namespace) -> int:
     run_dir = find_run(args.run, args.runs_dir)
     config = load_run_config(run_dir)
-    print(f"resuming run {config.name} in {run_dir}")
-    return _drive(config, run_dir)
+    with hold_run(run_dir, config.name or run_dir.name):
+        print(f"resuming run {config.name} in {run_dir}")
+        return _drive(config, run_dir)
 
 
 def _validate(config) -> None:
@@ -72,8 +78,10 @@ def _validate(config) -> None:
         get_budget(config.task, config.budget)
     except (KeyError, ValueError) as error:
         raise UsageError(error.args[0] if error.args else str(error)) from error
-    if config.data is not None and not config.data.exists():
-        raise UsageError(f"--data {config.data} does not exist")
+    if config.data is not None:
+        check_data(config.data)
+    for device in config.devices if config.ray is None else ():  # on Ray, the cluster's nodes have the GPUs
+        check_device(device, "--devices")
     if config.ray is not None and importlib.util.find_spec("ray") is None:
         raise UsageError("evaluating on Ray needs it installed: pip install 'archlab[cluster]'")
 
