@@ -14,6 +14,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from evaluator.budgets import Budget
+from evaluator.candidate_loader import ContractError
+from evaluator.integrity import torch_interference
 
 MixerFactory = Callable[[], nn.Module]
 
@@ -46,7 +48,7 @@ class Block(nn.Module):
         self.mlp_norm, self.mlp = RMSNorm(d_model), MLP(d_model, mlp_ratio)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.mixer(self.mixer_norm(x))
+        x = x + exact_tensor(self.mixer(self.mixer_norm(x)), "the mixer's forward")
         return x + self.mlp(self.mlp_norm(x))
 
 
@@ -72,10 +74,43 @@ class Backbone(nn.Module):
         return F.linear(self.final_norm(x), self.embedding.weight)
 
 
+def exact_tensor(value: object, what: str) -> torch.Tensor:
+    """`value` if it is a plain torch.Tensor; a subclass (with its own __torch_function__) would change what
+    every later comparison, argmax and float conversion of the harness answers."""
+    if type(value) is torch.Tensor:
+        return value
+    if isinstance(value, torch.Tensor):
+        raise ContractError(f"{what} returned a {type(value).__module__}.{type(value).__qualname__} (a torch.Tensor "
+                            "subclass); return a plain tensor")
+    raise ContractError(f"{what} returned a {type(value).__name__}, not a tensor")
+
+
+def forward_exactly(model: nn.Module, tokens: torch.Tensor) -> torch.Tensor:
+    """The backbone's logits, refused unless they are a plain tensor and no mode or global hook is active.
+
+    Nothing of the candidate's runs between the forward returning and these checks, so a mode that
+    would pop itself during the harness's next torch call is still seen here.
+    """
+    logits = model(tokens)
+    interference = torch_interference()
+    if interference:
+        raise ContractError(interference)
+    return exact_tensor(logits, "the model")
+
+
 def build_model(make_mixer: MixerFactory, vocab_size: int, budget: Budget) -> Backbone:
     return Backbone(make_mixer, vocab_size, budget.d_model, budget.n_layers, budget.mlp_ratio)
 
 
 def count_parameters(module: nn.Module) -> int:
-    """Distinct parameters (the tied head is the embedding, counted once)."""
+    """Distinct parameters (the tied head is the embedding, counted once), all of them plain.
+
+    A Parameter subclass could answer `numel()` with anything and intercept the optimizer's calls.
+    """
+    for name, p in module.named_parameters():
+        if type(p) is not nn.Parameter:
+            raise ContractError(f"parameter {name} is a {type(p).__qualname__}; use torch.nn.Parameter itself")
+    for name, b in module.named_buffers():
+        if type(b) is not torch.Tensor:
+            raise ContractError(f"buffer {name} is a {type(b).__qualname__}; register plain tensors")
     return sum(p.numel() for p in module.parameters())

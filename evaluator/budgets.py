@@ -40,8 +40,7 @@ class Budget:
     eval_batches: int = 4
     latency_lengths: tuple[int, ...] = (256, 1024)
     latency_repeats: int = 5
-    # checks
-    check_seq_len: int = 64
+    # checks (causality and the rest run at every training length and the training batch size)
     complexity_lengths: tuple[int, ...] = (512, 1024, 2048, 4096)
     complexity_seconds: float = 20.0   # the complexity check gives up (too slow) past this
     # limits
@@ -63,7 +62,7 @@ _MQAR_SMOKE = Budget(
     name="smoke", task="mqar", task_config=MQARConfig(vocab_size=64, kv_pairs=(4, 8)),
     d_model=32, n_layers=2, n_heads=2, mlp_ratio=2, batch_size=16, seq_lens=(32, 64), steps=30,
     lr=3e-3, warmup_steps=5, log_every=5, eval_batches=2, latency_lengths=(64, 256), latency_repeats=2,
-    check_seq_len=32, complexity_lengths=(256, 512, 1024, 2048), complexity_seconds=8.0,
+    complexity_lengths=(256, 512, 1024, 2048), complexity_seconds=8.0,
     max_parameters=200_000, wall_seconds=90.0, check_seconds=40.0, memory_bytes=3 * GIB)
 _register(_MQAR_SMOKE)
 _register(replace(_MQAR_SMOKE, task="bytelm", task_config=ByteLMConfig(corpus_bytes=256 * 2**10),

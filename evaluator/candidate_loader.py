@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import linecache
+import sys
 import traceback
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,6 +26,10 @@ class CandidateError(Exception):
     def __init__(self, reason: str):
         super().__init__(reason)
         self.reason = reason
+
+
+class ContractError(CandidateError):
+    """The candidate broke the contract in a way no check could pass (invalid, whenever it is noticed)."""
 
 
 def is_out_of_memory(error: BaseException) -> bool:
@@ -80,6 +85,7 @@ def load_mixer_class(candidate: Path) -> type[nn.Module]:
     if spec is None or spec.loader is None:
         raise CandidateError(f"cannot load {candidate.name} as a Python module")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[MODULE_NAME] = module  # as an import would: @dataclass looks its module up there
     with blame_candidate(candidate, "importing the candidate"):
         spec.loader.exec_module(module)
     mixer = module.__dict__.get(CLASS_NAME)

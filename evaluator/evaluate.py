@@ -3,17 +3,18 @@
 Candidate code is never imported here. The candidate's source is screened statically; if it
 passes, it is copied with a spec into a fresh work directory and the worker runs on it in the
 sandbox. The worker's answer is accepted only from `result-<nonce>.json` (the nonce left the
-disk before candidate code ran); everything else is classified from how the sandbox ended.
+disk before candidate code ran) and only with a valid seal (an HMAC under the nonce); everything
+else is classified from how the sandbox ended.
 `eval.json` is written here, in the out directory, never by the worker.
 """
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import os
 import secrets
 import shutil
+import stat
 import sys
 import tempfile
 import threading
@@ -24,7 +25,7 @@ from evaluator.budgets import Budget, get_budget
 from evaluator.families.mixer import ALLOWED_IMPORTS
 from evaluator.records import CheckResult, EvalResult, Status
 from evaluator.references import get_reference, list_references
-from evaluator.spec import CANDIDATE_NAME, SPEC_NAME, WorkerSpec, result_name
+from evaluator.spec import CANDIDATE_NAME, SPEC_NAME, WorkerSpec, nonce_of, result_name, unseal
 from evaluator.tasks import get_task
 from sandbox.job import Limits, SandboxJob, SandboxOutcome
 from sandbox.runner import run_sandboxed
@@ -40,6 +41,7 @@ GPU_MEMORY_FRACTION = 0.9     # the worker caps itself to this share of its GPU
 THREAD_ENV = {"OMP_WAIT_POLICY": "PASSIVE"}
 THREAD_COUNT_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 LOG_TAIL_CHARS = 4000
+MAX_RESULT_BYTES = 4 * 2**20  # a real result is a few kB
 OOM_MARKERS = ("MemoryError", "out of memory", "can't allocate memory")
 
 
@@ -155,10 +157,10 @@ def classify(outcome: SandboxOutcome, result_file: Path, budget: Budget) -> Eval
     if outcome.stopped:
         return _failed(Status.CRASHED, "stopped: the orchestrator stopped the worker before it finished; "
                        "this is no verdict on the candidate", outcome, log_tail)
-    if result_file.is_file():
+    if result_file.exists() or result_file.is_symlink():
         try:
-            result = EvalResult.from_dict(json.loads(result_file.read_text()))
-        except (ValueError, TypeError, KeyError) as error:
+            result = EvalResult.from_dict(unseal(_read_result_file(result_file), nonce_of(result_file)))
+        except (OSError, ValueError, TypeError, KeyError) as error:
             return _failed(Status.CRASHED, f"the worker's result file is unreadable ({error})", outcome, log_tail)
         result.isolation, result.log_tail = outcome.isolation, log_tail
         return result
@@ -174,6 +176,20 @@ def classify(outcome: SandboxOutcome, result_file: Path, budget: Budget) -> Eval
     last_lines = "\n".join(outcome.stderr_tail.strip().splitlines()[-5:])
     return _failed(Status.CRASHED, f"the worker ended with {ending} without writing a result; last lines of "
                    f"its stderr:\n{last_lines}", outcome, log_tail)
+
+
+def _read_result_file(path: Path) -> str:
+    """The text of a regular file of at most MAX_RESULT_BYTES, never through a symbolic link."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError("it is not a regular file")
+        if info.st_size > MAX_RESULT_BYTES:
+            raise ValueError(f"it holds {info.st_size} bytes, more than {MAX_RESULT_BYTES}")
+        return os.read(fd, MAX_RESULT_BYTES + 1).decode()
+    finally:
+        os.close(fd)
 
 
 def _failed(status: Status, reason: str, outcome: SandboxOutcome, log_tail: str) -> EvalResult:

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from evaluator.backbone import forward_exactly
 from evaluator.budgets import Budget
 from evaluator.candidate_loader import blame_candidate
 from evaluator.measure import autocast_for, synchronize
@@ -120,7 +121,7 @@ def train(model: nn.Module, train_batch: Callable[[int], Batch], budget: Budget,
         batch = train_batch(step).to(device)
         with blame_candidate(candidate, f"training step {step}"):  # candidate code runs in forward and backward
             with autocast_for(device):
-                logits = model(batch.inputs)
+                logits = forward_exactly(model, batch.inputs)
             loss = masked_cross_entropy(logits, batch.targets)
             loss.backward()
         torch.nn.utils.clip_grad_norm_(params, budget.grad_clip)
@@ -161,7 +162,14 @@ def divergence(step: int, loss: float, explode_above: float, curve: list[tuple[i
 
 def held_out_metrics(model: nn.Module, task: Task, data: TaskData, device: torch.device,
                      candidate: Path) -> dict[str, Any]:
-    """The task's metrics of the trained model, in eval mode, as it will be used."""
+    """The task's metrics of the trained model, in eval mode, as it will be used.
+
+    The task sees the model only through `forward_exactly`: plain, detached logits, and no mode or
+    global hook of the candidate's left to intercept the metric's own torch calls.
+    """
     model.eval()
+
+    def logits_of(tokens: torch.Tensor) -> torch.Tensor:
+        return forward_exactly(model, tokens).detach()
     with torch.no_grad(), autocast_for(device), blame_candidate(candidate, "evaluation"):
-        return task.metrics(model, data, device)
+        return task.metrics(logits_of, data, device)

@@ -14,6 +14,7 @@ import statistics
 import sys
 import time
 from contextlib import nullcontext
+from dataclasses import dataclass
 from typing import Any, Callable, ContextManager, Iterator
 
 import torch
@@ -97,17 +98,48 @@ def _flops(name: str, args: tuple, out: object) -> int:
     return 0
 
 
+@dataclass(frozen=True)
+class SquareIntermediate:
+    """An op output with two length-sized dimensions: the sign of a T x T score or mask matrix."""
+
+    op: str
+    shape: tuple[int, ...]
+    line: str = ""  # 'line N: `source`' of the candidate, '' if it could not be found
+
+
+@dataclass(frozen=True)
+class SquareRule:
+    """At length T, a dimension >= T that is not one of the module's widths (d_model, parameter and
+    buffer sizes) stands for the sequence; two of them in one output make it length-by-length."""
+
+    length: int
+    widths: frozenset[int]
+
+    def offends(self, name: str, args: tuple, out: torch.Tensor) -> bool:
+        if name == "scaled_dot_product_attention":  # the T x T scores live inside one fused call
+            return min(args[0].shape[-2], args[1].shape[-2]) >= self.length
+        return sum(1 for d in out.shape if d >= self.length and d not in self.widths) >= 2
+
+
+class _SquareFound(BaseException):
+    """Raised inside the forward at the offending op, so that its traceback names the candidate's line
+    once it has left candidate code (the runtime guard refuses frame access while candidate code runs).
+    A BaseException, so that a candidate's `except Exception` does not swallow it."""
+
 class _WorkCounter(TorchFunctionMode):
     """Counts, for every torch call that makes a new tensor, the elements it reads and writes plus
-    the multiply-adds of matmul-like calls.
+    the multiply-adds of matmul-like calls; with a SquareRule, stops at the first output that is
+    length-by-length.
 
     Views, in-place updates and property reads are skipped: they move no data, and counting the
     whole tensor behind `x[:, i]` in a loop over chunks would fake a quadratic cost.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, rule: SquareRule | None = None) -> None:
         super().__init__()
         self.work = 0
+        self.rule = rule
+        self.square: SquareIntermediate | None = None
 
     def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001 - torch's protocol
         kwargs = kwargs or {}
@@ -115,8 +147,12 @@ class _WorkCounter(TorchFunctionMode):
         outputs, inputs = list(_tensors(out)), list(_tensors((args, kwargs)))
         storages = {t.untyped_storage().data_ptr() for t in inputs}
         if outputs and not any(o.untyped_storage().data_ptr() in storages for o in outputs):
+            name = getattr(func, "__name__", "")
             self.work += sum(t.numel() for t in inputs) + sum(t.numel() for t in outputs)
-            self.work += _flops(getattr(func, "__name__", ""), args, out)
+            self.work += _flops(name, args, out)
+            if self.rule and self.square is None and self.rule.offends(name, args, outputs[0]):
+                self.square = SquareIntermediate(name, tuple(outputs[0].shape))
+                raise _SquareFound()
         return out
 
 
@@ -127,6 +163,21 @@ def count_forward_work(fn: Callable[[torch.Tensor], object], x: torch.Tensor) ->
     with _WorkCounter() as counter:
         fn(x)
     return counter.work
+
+
+@torch.no_grad()
+def find_square_intermediate(fn: Callable[[torch.Tensor], object], x: torch.Tensor, rule: SquareRule,
+                             locate: Callable[[BaseException], str]) -> SquareIntermediate | None:
+    """The first length-by-length intermediate of fn(x) by `rule`, or None; the forward stops there.
+
+    `locate` turns the stopping exception into the candidate's line (e.g. candidate_line).
+    """
+    try:
+        with _WorkCounter(rule) as counter:
+            fn(x)
+    except _SquareFound as stop:
+        return SquareIntermediate(counter.square.op, counter.square.shape, locate(stop))
+    return counter.square  # found, but the candidate swallowed the stop: no line
 
 
 @torch.no_grad()

@@ -61,6 +61,7 @@ class EvalResult:
     budget_spec: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)  # phase -> seconds
     isolation: str = ""
+    guards: dict[str, str] = field(default_factory=dict)  # in-process guards of the worker: audit_hook, seccomp
     log_tail: str = ""  # truncated stdout/stderr of the worker, only a log
 
     @property

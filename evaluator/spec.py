@@ -2,18 +2,21 @@
 
 The nonce is a secret between the orchestrator and the worker: the worker reads it from the
 spec file and deletes that file before any candidate code runs, then writes its answer to
-`result-<nonce>.json`. The orchestrator reads only that file, so whatever else candidate code
-writes in the work directory is never taken for a result.
+`result-<nonce>.json`, which it creates before candidate code loads and seals with an HMAC under
+the nonce. The orchestrator reads only that file and checks the seal, so whatever else candidate
+code writes, in the work directory or into the open file, is never taken for a result.
 """
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import hmac
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 SPEC_NAME = "spec.json"
+SEAL_KEY = "seal"
 CANDIDATE_NAME = "candidate.py"
 
 
@@ -47,8 +50,28 @@ def result_name(nonce: str) -> str:
     return f"result-{nonce}.json"
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Readers see the old file or the whole new one, never a half-written one."""
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(text)
-    os.replace(partial, path)
+def nonce_of(result_file: Path) -> str:
+    """The nonce a result file is named after (the orchestrator chose the name)."""
+    return result_file.name[len("result-"):-len(".json")]
+
+
+def seal(result: dict, nonce: str) -> str:
+    """The result as JSON with an HMAC under the nonce: bytes candidate code wrote into the open
+    result file (say with os.write on a guessed descriptor) cannot carry a valid seal."""
+    body = json.dumps(result, sort_keys=True)
+    return json.dumps({**result, SEAL_KEY: _mac(body, nonce)}, indent=2, sort_keys=True)
+
+
+def unseal(text: str, nonce: str) -> dict:
+    """The sealed result, or ValueError when the seal is missing or wrong."""
+    data = json.loads(text)
+    if not isinstance(data, dict) or not isinstance(data.get(SEAL_KEY), str):
+        raise ValueError("it carries no seal")
+    mac = data.pop(SEAL_KEY)
+    if not hmac.compare_digest(mac, _mac(json.dumps(data, sort_keys=True), nonce)):
+        raise ValueError("its seal does not match: it was not written by the worker")
+    return data
+
+
+def _mac(body: str, nonce: str) -> str:
+    return hmac.new(nonce.encode(), body.encode(), hashlib.sha256).hexdigest()

@@ -8,8 +8,10 @@ the worker itself stops at its wall budget, leaving the sandbox's kill as the ba
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
+import os
 import signal
 import sys
 import time
@@ -22,15 +24,17 @@ import torch
 
 from evaluator.backbone import build_model, count_parameters
 from evaluator.budgets import Budget, get_budget
-from evaluator.candidate_loader import (CandidateError, blame_candidate, describe_failure, is_out_of_memory,
-                                       load_mixer_class)
+from evaluator.candidate_loader import (CandidateError, ContractError, blame_candidate, describe_failure,
+                                       is_out_of_memory, load_mixer_class)
 from evaluator.checks import (check_batch_independence, check_causality, check_complexity, check_forward,
-                              check_instantiate, check_trained_causality)
+                              check_instantiate, check_trained_causality, precision_for, scoring_inputs)
 from evaluator.harness import held_out_metrics, seed_everything, train
-from evaluator.integrity import replaced_since, take_snapshot
+from evaluator.families.mixer import ALLOWED_IMPORTS
+from evaluator.guard import arm
+from evaluator.integrity import replaced_since, take_snapshot, torch_interference
 from evaluator.measure import forward_latency_ms, peak_memory_bytes, reset_peak_memory
 from evaluator.records import CheckResult, EvalResult, Status
-from evaluator.spec import WorkerSpec, result_name, write_atomically
+from evaluator.spec import WorkerSpec, result_name, seal
 from evaluator.tasks import Task, get_task
 
 
@@ -80,6 +84,7 @@ def run_checks(result: EvalResult, checks: list[tuple[str, Callable[[], CheckRes
         try:
             with deadline(seconds - (time.perf_counter() - started)):
                 outcome = check()
+            refuse_interference()  # before the next check runs under a mode the candidate left
         except Deadline:
             result.status = Status.TIMEOUT
             result.reason = (f"the checks did not finish within {seconds:g} s (check '{name}' was running): "
@@ -98,18 +103,22 @@ def evaluate_candidate(spec: WorkerSpec, result: EvalResult, candidate: Path, st
     task: Task = get_task(spec.task)
     budget: Budget = get_budget(spec.task, spec.budget)
     vocab_size = task.vocab_size(budget)
+    data = task.make_data(budget, spec.seed, Path(spec.data_path) if spec.data_path else None)  # files: before arming
+    result.guards = arm_guards(candidate, [Path(spec.data_path)] if spec.data_path else [])
     mark = time.perf_counter()
 
     mixer_class = load_mixer_class(candidate)  # the first moment candidate code runs
+    refuse_interference()
 
     def make_mixer() -> torch.nn.Module:
         return mixer_class(budget.d_model, budget.n_heads)
     seed_everything(spec.seed)
     checks = [
-        ("instantiate", lambda: check_instantiate(make_mixer, candidate, budget, vocab_size)),
+        ("instantiate", lambda: check_instantiate(make_mixer, candidate, budget, vocab_size, device)),
         ("forward", lambda: check_forward(make_mixer, candidate, budget)),
-        ("causality", lambda: check_causality(make_mixer, candidate, budget, spec.seed)),
-        ("batch_independence", lambda: check_batch_independence(make_mixer, candidate, budget, spec.seed)),
+        ("causality", lambda: check_causality(make_mixer, candidate, budget, spec.seed, precision_for(device))),
+        ("batch_independence", lambda: check_batch_independence(make_mixer, candidate, budget, spec.seed,
+                                                                precision_for(device))),
         ("complexity", lambda: check_complexity(make_mixer, candidate, budget, device,
                                                 task.max_complexity_exponent, spec.complexity_exempt)),
     ]
@@ -118,7 +127,7 @@ def evaluate_candidate(spec: WorkerSpec, result: EvalResult, candidate: Path, st
     if not passed:
         return
 
-    data = task.make_data(budget, spec.seed, Path(spec.data_path) if spec.data_path else None)
+    refuse_interference()
     seed_everything(spec.seed)
     model = build_model(make_mixer, vocab_size, budget).to(device)
     result.parameters = count_parameters(model)
@@ -139,6 +148,7 @@ def evaluate_candidate(spec: WorkerSpec, result: EvalResult, candidate: Path, st
         result.reason = (f"training stopped early by the wall budget after {trained.steps_done} of {budget.steps} "
                          "steps; metrics are of the partly trained model")
 
+    refuse_interference()
     metrics = held_out_metrics(model, task, data, device, candidate)
     result.metrics.update(metrics)
     mark = _lap(result, "eval", mark)
@@ -147,8 +157,11 @@ def evaluate_candidate(spec: WorkerSpec, result: EvalResult, candidate: Path, st
         result.status, result.reason = Status.DIVERGED, f"held-out metric(s) {', '.join(bad)} are not finite"
         return
 
-    eval_tokens = data.eval_batches()[0][1].inputs
-    trained_check = check_trained_causality(model, eval_tokens, vocab_size, candidate, spec.seed)
+    def rebuild() -> torch.nn.Module:  # a fresh model built as the trained one was: what training changed
+        seed_everything(spec.seed)
+        return build_model(make_mixer, vocab_size, budget).to(device)
+    trained_check = check_trained_causality(model, scoring_inputs(data.eval_batches()), vocab_size, candidate,
+                                            spec.seed, precision_for(device), rebuild, budget)
     result.checks.append(trained_check)
     if not trained_check.passed:
         result.status, result.reason = Status(trained_check.details["status"]), trained_check.reason
@@ -159,6 +172,27 @@ def evaluate_candidate(spec: WorkerSpec, result: EvalResult, candidate: Path, st
         result.inference_latency_ms = forward_latency_ms(model, vocab_size, budget.latency_lengths,
                                                          budget.latency_repeats, device)
     _lap(result, "measure", mark)
+
+
+def arm_guards(candidate: Path, readable: list[Path]) -> dict[str, str]:
+    """Arm the audit hook, then the seccomp filter (when the sandbox package offers one); what is in force."""
+    try:
+        from sandbox.syscall_filter import apply_syscall_filter
+    except ImportError:
+        apply_syscall_filter = None
+    hook, syscalls = arm(candidate, ALLOWED_IMPORTS, readable, then=apply_syscall_filter or (lambda: None))
+    if syscalls is None:
+        seccomp = "not available (no sandbox.syscall_filter)"
+    else:
+        seccomp = f"{'active' if syscalls.active else 'inactive'}: {syscalls.detail}"
+    return {"audit_hook": hook.detail, "seccomp": seccomp}
+
+
+def refuse_interference() -> None:
+    """A torch mode or global module hook left active by candidate code would intercept the harness's calls."""
+    problem = torch_interference()
+    if problem:
+        raise ContractError(problem)
 
 
 PHASES = ("checks", "data_and_model", "train", "eval", "measure")
@@ -188,6 +222,8 @@ def run(spec: WorkerSpec, candidate: Path, started: float) -> EvalResult:
         result.status = Status.TIMEOUT
         result.reason = (f"the evaluation did not finish within the wall budget of {budget_seconds:g} s "
                          f"(phase '{_current_phase(result)}' was running)")
+    except ContractError as error:
+        result.status, result.reason = Status.INVALID, error.reason
     except CandidateError as error:
         # Before any check passed the candidate is malformed; later, it broke while training or evaluating.
         result.status = Status.INVALID if not result.checks else Status.CRASHED
@@ -210,6 +246,8 @@ def run(spec: WorkerSpec, candidate: Path, started: float) -> EvalResult:
 
 
 def main(argv: list[str]) -> int:
+    """Only this function's locals hold the nonce and the result file, neither reachable from candidate code
+    (the guard refuses frames and the garbage collector's lists)."""
     started = time.perf_counter()
     if len(argv) != 1:
         print("usage: python -m evaluator.worker SPEC_JSON_PATH", file=sys.stderr)
@@ -217,10 +255,20 @@ def main(argv: list[str]) -> int:
     spec_path = Path(argv[0])
     spec = WorkerSpec.read(spec_path)
     spec_path.unlink()  # the nonce leaves the disk before any candidate code runs
+    nonce = spec.nonce
+    # Created now: once the guard is armed nothing can open a file for writing, candidate code included.
+    result_fd = os.open(result_name(nonce), os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, 0o600)
+    spec = dataclasses.replace(spec, nonce="")  # what `run` and candidate code can reach carries no nonce
     candidate = Path(spec.candidate).resolve()
     result = run(spec, candidate, started)
-    write_atomically(Path.cwd() / result_name(spec.nonce), result.to_json())
-    return 0
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    sealed = seal(result.to_dict(), nonce).encode()
+    os.ftruncate(result_fd, 0)  # whatever candidate code wrote into the descriptor goes
+    written = 0
+    while written < len(sealed):
+        written += os.pwrite(result_fd, sealed[written:], written)
+    os._exit(0)  # no candidate thread, finaliser or atexit handler runs after the result is written
 
 
 if __name__ == "__main__":

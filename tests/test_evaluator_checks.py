@@ -13,7 +13,8 @@ from evaluator.backbone import build_model
 from evaluator.budgets import get_budget
 from evaluator.candidate_loader import CandidateError, load_mixer_class
 from evaluator.checks import (check_batch_independence, check_causality, check_complexity, check_forward,
-                              check_instantiate, check_trained_causality)
+                              check_instantiate, check_trained_causality, precision_for)
+from evaluator.checks.common import check_lengths, first_change
 from evaluator.measure import count_forward_work, fit_exponent
 from evaluator.references import get_reference
 
@@ -122,10 +123,42 @@ def test_counted_work_is_linear_for_a_chunked_scan_and_quadratic_for_attention()
 def test_trained_model_check_catches_a_leak_on_real_tokens():
     path = CANDIDATES / "noncausal_mean.py"
     model = build_model(factory(path), 64, BUDGET)
-    result = check_trained_causality(model, torch.randint(64, (3, 32)), 64, path, 0)
+    result = check_trained_causality(model, [torch.randint(64, (16, 32))], 64, path, 0, precision_for(CPU))
     assert not result.passed and "after training, logits at position 0" in result.reason
+    assert "T=32, batch 16, float32" in result.reason
     clean = build_model(factory(CANDIDATES / "causal_cummax.py"), 64, BUDGET)
-    assert check_trained_causality(clean, torch.randint(64, (3, 32)), 64, path, 0).passed
+    assert check_trained_causality(clean, [torch.randint(64, (16, 32))], 64, path, 0, precision_for(CPU)).passed
+
+
+def test_trained_model_check_counts_tensors_that_training_changed():
+    path = CANDIDATES / "cost_list_memory.py"
+    make = factory(path)
+
+    def rebuild():
+        torch.manual_seed(0)
+        return build_model(make, 64, BUDGET)
+    trained = rebuild()
+    trained.blocks[0].mixer.memory[2] += 1.0  # as a hook would during training
+    result = check_trained_causality(trained, [torch.randint(64, (16, 32))], 64, path, 0, precision_for(CPU),
+                                     rebuild, BUDGET)
+    assert not result.passed and result.details["status"] == "over_budget"
+    assert "after training" in result.reason and "`blocks.0.mixer.memory[2]` (shape [30000, 32]" in result.reason
+
+
+def test_per_position_tolerance_is_not_widened_by_one_huge_value():
+    before = torch.randn(2, 8, 4)
+    before[0, 7, 0] = 1e6
+    after = before.clone()
+    after[1, 3, 2] += 1e-3 * before[1, 3].abs().median()
+    judged = torch.ones(2, 8, dtype=torch.bool)
+    change = first_change(before, after, judged, precision_for(CPU))
+    assert change is not None and (change.sample, change.position) == (1, 3)
+    assert first_change(before, before.clone(), judged, precision_for(CPU)) is None
+
+
+def test_check_lengths_cover_training_lengths_and_one_odd_length():
+    assert check_lengths(get_budget("mqar", "cpu")) == [64, 97, 128]
+    assert check_lengths(BUDGET) == [32, 49, 64]
 
 
 def test_loading_a_file_without_mixer_says_what_is_missing(tmp_path):

@@ -53,7 +53,7 @@ def test_endless_forward_times_out_naming_the_check(tmp_path):
     result = run("endless_loop.py", tmp_path)
     assert result.status is Status.TIMEOUT
     limit = get_budget("mqar", "smoke").check_seconds
-    assert "check 'forward' was running" in result.reason and f"{limit:g} s" in result.reason
+    assert "check 'instantiate' was running" in result.reason and f"{limit:g} s" in result.reason
 
 
 def test_memory_hog_is_oom(tmp_path):
@@ -76,13 +76,12 @@ def test_escape_attempts_are_invalid_by_the_screen_before_anything_runs(tmp_path
     assert [c.name for c in result.checks] == ["screen"] and result.isolation == ""  # nothing was spawned
 
 
-def test_forged_result_files_are_ignored_even_when_the_screen_is_bypassed(tmp_path, monkeypatch):
-    """The second line of defence: only result-<nonce>.json counts, and the nonce left the disk first."""
+def test_forged_result_files_are_refused_even_when_the_screen_is_bypassed(tmp_path, monkeypatch):
+    """The second line of defence: the runtime guard refuses every write once candidate code loads."""
     monkeypatch.setattr(evaluate_module, "screen_source", lambda source, allowed: ScreenReport(passed=True))
     result = run("forge_result_files.py", tmp_path)
-    assert result.status is Status.OK
-    assert "forged" not in result.metrics and result.candidate_hash != "forged"
-    assert result.metrics["accuracy"] < 0.5 and result.metrics["train_steps"] == 30
+    assert result.status is Status.INVALID and "forged" not in result.metrics
+    assert "archlab runtime guard: open('eval.json', 'w') is refused" in result.reason and "line 20" in result.reason
 
 
 def test_secret_environment_never_reaches_the_worker(tmp_path, monkeypatch):
@@ -159,3 +158,78 @@ def test_unusual_but_valid_mixers_are_ok(tmp_path, name):
 def test_exiting_from_forward_is_invalid_with_the_line(tmp_path):
     result = run("exits_in_forward.py", tmp_path)
     assert result.status is Status.INVALID and "SystemExit at line 12" in result.reason
+
+
+# Classes 1 and 2 at run time: the screen is bypassed so that the worker's own layers are tested alone.
+
+def bypass_screen(monkeypatch) -> None:
+    monkeypatch.setattr(evaluate_module, "screen_source", lambda source, allowed: ScreenReport(passed=True))
+
+
+def test_a_tensor_subclass_from_forward_is_invalid(tmp_path, monkeypatch):
+    bypass_screen(monkeypatch)  # the screen refuses `__torch_function__` too
+    result = run("forge_tensor_subclass.py", tmp_path)
+    assert result.status is Status.INVALID
+    assert "returned a archlab_candidate.Agreeable (a torch.Tensor subclass); return a plain tensor" in result.reason
+
+
+@pytest.mark.parametrize("name, refused", [
+    ("runtime_function_mode.py", "TorchFunctionMode(s) active"),
+    ("runtime_global_hook.py", "torch.nn.modules.module._global_forward_hooks"),
+])
+def test_modes_and_global_hooks_left_active_are_invalid(tmp_path, monkeypatch, name, refused):
+    bypass_screen(monkeypatch)
+    result = run(name, tmp_path)
+    assert result.status is Status.INVALID and refused in result.reason
+    assert "intercept(s) the harness's own torch calls" in result.reason and not result.metrics
+
+
+@pytest.mark.parametrize("name, refused", [
+    ("forge_result_exec.py", "line 7: `exec(compile(FORGE, \"forge\", \"exec\"))`: archlab runtime guard: compile is refused"),
+    ("runtime_reads_environ.py", "line 7: `stolen = open(\"/proc/self/environ\", \"rb\").read()"),
+    ("runtime_socket.py", "line 14: `socket.create_connection((\"127.0.0.1\", 9), timeout=1)`: archlab runtime guard: "
+                          "socket.getaddrinfo is refused"),
+    ("runtime_subprocess.py", "line 14: `os.system(\"echo escaped > /tmp/archlab-escaped\")`: archlab runtime guard: "
+                              "os.system is refused"),
+    ("runtime_hunts_nonce.py", "archlab runtime guard: gc.get_objects is refused"),
+    ("runtime_walks_frames.py", "line 12: `frame = sys._getframe()`: archlab runtime guard: sys._getframe is refused"),
+])
+def test_escapes_past_the_screen_are_refused_by_the_runtime_guard_with_the_line(tmp_path, monkeypatch, name, refused):
+    bypass_screen(monkeypatch)
+    result = run(name, tmp_path)
+    assert result.status is Status.INVALID and refused in result.reason, result.reason
+    assert result.guards["audit_hook"].startswith("audit hook armed")
+
+
+def test_a_result_written_into_the_open_descriptor_fails_the_seal(tmp_path, monkeypatch):
+    """os.write raises no audit event: a forged result written into the worker's descriptor must not count."""
+    bypass_screen(monkeypatch)
+    result = run("forge_result_fd.py", tmp_path)
+    assert result.status is Status.CRASHED and "forged" not in result.metrics and not result.metrics
+    assert "seal" in result.reason or "without writing a result" in result.reason
+
+
+@pytest.mark.parametrize("name, replaced", [
+    ("runtime_patches_cross_entropy.py", "torch.nn.functional.cross_entropy"),
+    ("runtime_patches_argmax.py", "torch.Tensor.argmax"),
+])
+def test_patches_no_audit_event_sees_are_caught_right_after_the_forward(tmp_path, monkeypatch, name, replaced):
+    """Setting a class's or a module's attribute raises no audit event in Python 3.11: the worker checks
+    the functions the loss and metrics call after every check and every forward of the backbone."""
+    bypass_screen(monkeypatch)
+    result = run(name, tmp_path)
+    assert result.status is Status.INVALID and replaced in result.reason and not result.metrics
+
+
+def test_a_kernel_replaced_in_the_dispatcher_is_caught_by_the_integrity_check(tmp_path, monkeypatch):
+    bypass_screen(monkeypatch)
+    result = run("forge_dispatch_kernel.py", tmp_path)
+    assert result.status is Status.INVALID
+    assert "the kernel of aten::argmax" in result.reason and "no metric of this run can be trusted" in result.reason
+
+
+def test_valid_mixer_using_dataclass_namedtuple_lru_cache_and_fft_passes_every_guard(tmp_path):
+    result = run("runtime_valid_unusual.py", tmp_path)
+    assert result.status is Status.OK, result.reason
+    assert all(c.passed for c in result.checks) and result.metrics["train_steps"] == 30
+    assert result.guards["audit_hook"].startswith("audit hook armed") and "seccomp" in result.guards
