@@ -65,6 +65,16 @@ def test_a_leak_only_under_bf16_autocast_is_caught_under_the_precision_training_
     assert "bf16 autocast" in result.reason and "reads the future" in result.reason
 
 
+def test_a_small_leak_that_bf16_round_off_would_hide_is_caught_by_the_float32_probe():
+    """Under bf16 autocast the tolerance must be loose (round-off of a few 1e-3), so the checks also probe in
+    float32 on the same device: a 1e-4 leak passes the bf16 comparison alone and is caught there."""
+    budget = get_budget("mqar", "smoke")
+    path = CANDIDATES / "leak_next_to_huge.py"
+    result = check_causality(factory(path, budget), path, budget, 0, precision_for(CPU, bf16=True))
+    assert not result.passed and result.details["status"] == "leaky"
+    assert "float32" in result.reason and "reads the future" in result.reason
+
+
 @pytest.mark.parametrize("name, where", [
     ("cost_list_memory.py", "`blocks.0.mixer.memory[0]` (shape [30000, 32], 960,000 elements, changed during"),
     ("cost_dict_state.py", "`blocks.0.mixer.state['keys']` (shape [4096, 32], 131,072 elements, requires grad)"),

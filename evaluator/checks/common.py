@@ -49,6 +49,14 @@ def precision_for(device: torch.device, bf16: bool | None = None) -> Precision:
     return Precision(device, bf16, rtol=2e-2, floor=2e-3) if bf16 else Precision(device, False, rtol=1e-5, floor=1e-6)
 
 
+def with_float32(precision: Precision) -> list[Precision]:
+    """The precisions to probe at: float32 first, on the same device with the tight tolerance (a small leak
+    that bf16 round-off would hide), then the training precision when it differs (a leak that switches
+    on under bf16 autocast only)."""
+    strict = precision_for(torch.device("cpu"))
+    return [Precision(precision.device, False, strict.rtol, strict.floor), precision] if precision.bf16 else [precision]
+
+
 def check_lengths(budget: Budget) -> list[int]:
     """Every training length, plus one odd length that is not a power of two (chunk and padding code)."""
     odd = max(budget.seq_lens) * 3 // 4 + 1

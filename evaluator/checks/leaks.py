@@ -22,7 +22,8 @@ from torch import nn
 from evaluator.backbone import MixerFactory
 from evaluator.budgets import Budget
 from evaluator.candidate_loader import blame_candidate
-from evaluator.checks.common import Change, Precision, check_lengths, fail, first_change, precision_for, timed
+from evaluator.checks.common import (Change, Precision, check_lengths, fail, first_change, precision_for, timed,
+                                     with_float32)
 from evaluator.checks.state import changed_entries, fingerprint
 from evaluator.records import CheckResult, Status
 
@@ -70,15 +71,16 @@ def probes(make_mixer: MixerFactory, candidate: Path, budget: Budget, seed: int,
         mixer = make_mixer().to(precision.device)
     randomised = jittered(mixer, seed)
     generator = torch.Generator().manual_seed(seed)
-    for length in check_lengths(budget):
-        x = unit_rows((budget.batch_size, length, budget.d_model), generator, precision.device)
-        for variant, module in (("initial", mixer), ("randomised", randomised)):
-            for train in (True, False):
-                module.train(train)
-                mode = "train mode with gradients" if train else "eval mode"
-                label = (f"{variant} parameters, {mode}, T={length}, batch {budget.batch_size}, "
-                         f"{precision.label}")
-                yield Probe(module, label, train, x, seed, precision)
+    for probed in with_float32(precision):
+        for length in check_lengths(budget):
+            x = unit_rows((budget.batch_size, length, budget.d_model), generator, probed.device)
+            for variant, module in (("initial", mixer), ("randomised", randomised)):
+                for train in (True, False):
+                    module.train(train)
+                    mode = "train mode with gradients" if train else "eval mode"
+                    label = (f"{variant} parameters, {mode}, T={length}, batch {budget.batch_size}, "
+                             f"{probed.label}")
+                    yield Probe(module, label, train, x, seed, probed)
 
 
 def spread_cuts(batch: int, length: int, generator: torch.Generator) -> torch.Tensor:

@@ -15,7 +15,7 @@ from torch import nn
 from evaluator.budgets import Budget
 from evaluator.candidate_loader import blame_candidate
 from evaluator.checks.basic import hidden_state, over_budget, train_step
-from evaluator.checks.common import Precision, fail, first_change, timed
+from evaluator.checks.common import Precision, fail, first_change, timed, with_float32
 from evaluator.checks.leaks import PERTURBED_SAMPLE, spread_cuts
 from evaluator.checks.state import HiddenTensor, digest
 from evaluator.records import CheckResult, Status
@@ -107,10 +107,11 @@ def check_trained_causality(model: nn.Module, inputs: list[torch.Tensor], vocab_
         generator = torch.Generator().manual_seed(seed + 3)
         on_device = [tokens.to(precision.device) for tokens in inputs]
         with blame_candidate(candidate, "forward of the trained model"):
-            for tokens in on_device:
-                found = _leak(model, tokens, vocab_size, generator, precision)
-                if found:
-                    return found
+            for probed in with_float32(precision):
+                for tokens in on_device:
+                    found = _leak(model, tokens, vocab_size, generator, probed)
+                    if found:
+                        return found
             if rebuild is not None and budget is not None:
                 state = _trained_state(model, rebuild, on_device, vocab_size, budget)
                 if not state.passed:
