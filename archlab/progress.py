@@ -1,4 +1,5 @@
-"""The live terminal view of a run: one line per finished step, with the run's standing."""
+"""Plain progress of a run: one line per finished step, with the run's standing. This is what a run prints
+where stdout is not a terminal (CI, `nohup`, a pipe); on a terminal `archlab.live_view` shows a panel."""
 from __future__ import annotations
 
 import sys
@@ -7,7 +8,8 @@ import time
 from agents.driver import Progress
 
 
-def _duration(seconds: float | None) -> str:
+def duration(seconds: float | None) -> str:
+    """Seconds as 4m05s or 1h02m; "?" when unknown (an ETA before the first proposal finished)."""
     if seconds is None:
         return "?"
     minutes, secs = divmod(int(seconds), 60)
@@ -21,7 +23,7 @@ def progress_line(progress: Progress) -> str:
     review = f", {len(progress.awaiting_review)} awaiting review" if progress.awaiting_review else ""
     return (f"[{time.strftime('%H:%M:%S')}] {progress.message:<48.48} | {progress.done}/{progress.target} done, "
             f"{len(progress.in_flight)} in flight{review} | {best} | ${progress.spend_usd:.2f} "
-            f"({progress.calls} calls) | ETA {_duration(progress.eta_s)}")
+            f"({progress.calls} calls) | ETA {duration(progress.eta_s)}")
 
 
 def print_progress(progress: Progress) -> None:

@@ -5,6 +5,7 @@ read-only storage."""
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 from collections import Counter
 from pathlib import Path
@@ -13,7 +14,7 @@ from archlab.errors import UsageError
 from archlab.rundir import find_run, load_run_config, open_for_reading
 from archlab.runlock import driver_of
 from knowledge.archive import Archive, ExperimentNotFoundError
-from knowledge.records import Experiment
+from knowledge.records import Experiment, Stage
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,6 +24,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         parser.add_argument("run", help="run directory or name")
         if name == "show":
             parser.add_argument("experiment", help="experiment id, e.g. e0007")
+            parser.add_argument("--diff", action="store_true", help="only the unified diff of its code against "
+                                "its parent's")
+        if name == "ls":
+            parser.add_argument("--sort", default="id", help=f"order by one of: {', '.join(SORT_KEYS)} "
+                                "(fitness and params: largest first)")
+            parser.add_argument("--status", help="keep experiments whose status or stage is one of these "
+                                "(comma-separated), e.g. ok,crashed or awaiting_review")
         parser.add_argument("--runs-dir", type=Path, default=Path("runs"))
         parser.add_argument("--json", action="store_true")
         parser.set_defaults(handler=handler)
@@ -79,17 +87,83 @@ def status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _params(exp: Experiment) -> int | None:
+    return exp.metrics.get("parameters")
+
+
+# name -> (key, descending); experiments without the figure go last either way
+SORT_KEYS = {
+    "id": (lambda e: e.id, False), "name": (lambda e: e.name, False),
+    "fitness": (lambda e: e.fitness.value if e.fitness else None, True), "params": (_params, True),
+    "stage": (lambda e: e.stage.value, False), "status": (lambda e: e.status or None, False),
+    "proposer": (lambda e: e.proposer, False), "parent": (lambda e: e.parent_id, False),
+}
+
+
+def status_choices() -> list[str]:
+    from evaluator.records import Status
+
+    return sorted({s.value for s in Status} | {s.value for s in Stage})
+
+
+def select(experiments: list[Experiment], sort: str, statuses: str | None) -> list[Experiment]:
+    """`ls --status` and `--sort`: bad values are usage errors that list the choices."""
+    if sort not in SORT_KEYS:
+        raise UsageError(f"--sort {sort!r} is not a column to sort by; choose one of: {', '.join(SORT_KEYS)}")
+    if statuses is not None:
+        wanted = {s.strip() for s in statuses.split(",") if s.strip()}
+        unknown = sorted(wanted - set(status_choices()))
+        if unknown or not wanted:
+            raise UsageError(f"--status {statuses!r}: {'unknown ' + ', '.join(unknown) if unknown else 'empty'}; "
+                             f"choose from (comma-separated): {', '.join(status_choices())}")
+        experiments = [e for e in experiments if e.status in wanted or e.stage.value in wanted]
+    key, descending = SORT_KEYS[sort]
+    known = [e for e in experiments if key(e) is not None]
+    return sorted(known, key=key, reverse=descending) + [e for e in experiments if key(e) is None]
+
+
+def _table(experiments: list[Experiment]) -> list[str]:
+    """Columns as wide as their longest value: names and stages are never cut."""
+    rows = [(e.id, e.name or "-", e.proposer or "-", e.parent_id or "-", e.stage.value, e.status or "-",
+             f"{_params(e):,}" if _params(e) is not None else "-", _fitness(e)) for e in experiments]
+    header = ("id", "name", "proposer", "parent", "stage", "status", "params", "fitness")
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
+    right = {6}  # numbers line up on the right
+    return ["  ".join(cell.rjust(w) if i in right else cell.ljust(w)
+                      for i, (cell, w) in enumerate(zip(row, widths))).rstrip() for row in (header, *rows)]
+
+
 def list_experiments(args: argparse.Namespace) -> int:
     run_dir = find_run(args.run, args.runs_dir)
     with open_for_reading(run_dir) as archive:
-        experiments = archive.experiments(run=load_run_config(run_dir).name)
+        experiments = select(archive.experiments(run=load_run_config(run_dir).name), args.sort, args.status)
     if args.json:
         print(json.dumps([e.model_dump(mode="json", exclude={"code", "metrics"}) for e in experiments], indent=2))
         return 0
-    print(f"{'id':<7} {'name':<28} {'proposer':<10} {'parent':<7} {'stage':<10} {'status':<11} fitness")
-    for e in experiments:
-        print(f"{e.id:<7} {e.name[:28]:<28} {e.proposer[:10]:<10} {e.parent_id or '-':<7} {e.stage.value[:10]:<10} "
-              f"{(e.status or '-')[:11]:<11} {_fitness(e)}")
+    if not experiments:
+        print(f"no experiments{' with status ' + args.status if args.status else ''} in {run_dir}")
+        return 0
+    print("\n".join(_table(experiments)))
+    return 0
+
+
+def code_diff(exp: Experiment, parent: Experiment) -> str:
+    """The unified diff from the parent's code to the experiment's (empty when they are the same)."""
+    return "".join(difflib.unified_diff(
+        parent.code.splitlines(keepends=True), exp.code.splitlines(keepends=True),
+        fromfile=f"{parent.id}/candidate.py ({parent.name}, parent)", tofile=f"{exp.id}/candidate.py ({exp.name})"))
+
+
+def _print_diff(archive: Archive, exp: Experiment, run_ref: str) -> int:
+    if not exp.parent_id:
+        raise UsageError(f"{exp.id} ({exp.proposer or 'no proposer yet'}) has no parent to diff against; "
+                         f"`archlab show {run_ref} {exp.id}` prints its code")
+    parent = archive.get_experiment(exp.parent_id)
+    for who in (exp, parent):
+        if not who.code:
+            raise UsageError(f"{who.id} has no code yet (stage {who.stage.value}); there is nothing to diff")
+    diff = code_diff(exp, parent)
+    print(diff.rstrip("\n") if diff else f"{exp.id} has the same code as its parent {parent.id}")
     return 0
 
 
@@ -100,6 +174,10 @@ def show(args: argparse.Namespace) -> int:
             exp = archive.get_experiment(args.experiment)
         except ExperimentNotFoundError as error:
             raise UsageError(f"{error} (see `archlab ls {args.run}`)") from error
+        if args.diff:
+            if args.json:
+                raise UsageError("--diff prints a unified diff; leave out --json")
+            return _print_diff(archive, exp, args.run)
         calls = archive.llm_calls(experiment_id=exp.id)
     if args.json:
         print(json.dumps(exp.model_dump(mode="json"), indent=2))

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import signal
 from pathlib import Path
 
 from archlab.config import load_config
 from archlab.errors import UsageError
 from archlab.devices import check_data, check_device
-from archlab.rundir import find_run, load_run_config, prepare_run_dir, run_name, write_run_config
+from archlab.rundir import CONFIG_FILE, find_run, load_run_config, prepare_run_dir, run_name, write_run_config
 from archlab.runlock import hold_run
 
 
@@ -37,6 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     resume = subparsers.add_parser("resume", help="continue a stopped or crashed run")
     resume.add_argument("run", help="run directory or name")
     resume.add_argument("--runs-dir", type=Path, default=Path("runs"))
+    resume.add_argument("--experiments", type=int, metavar="N", help="extend (or shorten) the run to N proposals "
+                        "in all; N must be more than the proposals already finished")
     resume.set_defaults(handler=resume_run)
 
 
@@ -65,8 +68,36 @@ def resume_run(args: argparse.Namespace) -> int:
     run_dir = find_run(args.run, args.runs_dir)
     config = load_run_config(run_dir)
     with hold_run(run_dir, config.name or run_dir.name):
+        if args.experiments is not None:
+            config = _retarget(config, run_dir, args.experiments)
         print(f"resuming run {config.name} in {run_dir}")
         return _drive(config, run_dir)
+
+
+def _retarget(config, run_dir: Path, target: int):
+    """`resume --experiments N`: N proposals in all, recorded in config.json (call while holding the run).
+    Unfinished experiments always finish; N only decides how many new ones are started."""
+    from archlab.rundir import open_for_reading
+    from knowledge.archive import ARCHIVE_FILE
+
+    proposals = []
+    if (run_dir / ARCHIVE_FILE).is_file():  # else its first driver never started: nothing is done yet
+        with open_for_reading(run_dir) as archive:
+            proposals = [e for e in archive.experiments(run=config.name) if e.proposer != "reference"]
+    done = sum(e.finished for e in proposals)
+    if target <= done:
+        raise UsageError(f"--experiments {target}: run {config.name} has already finished {done} proposals "
+                         f"(planned {config.experiments}), so nothing would be added; give more than {done} to "
+                         f"extend it, or leave --experiments out to finish what is in flight")
+    if target != config.experiments:
+        started = len(proposals)
+        note = (f"; {started - target} more already started and will still finish" if started > target else "")
+        print(f"run {config.name}: {config.experiments} -> {target} proposals ({done} finished{note})")
+        config = config.model_copy(update={"experiments": target})
+        staged = run_dir / f"{CONFIG_FILE}.new"
+        staged.write_text(config.model_dump_json(indent=2))
+        os.replace(staged, run_dir / CONFIG_FILE)  # a kill -9 leaves the old config or the new one, whole
+    return config
 
 
 def _validate(config) -> None:
@@ -87,9 +118,11 @@ def _validate(config) -> None:
 
 
 def _summary(progress) -> str:
+    """After the live panel (which stays on screen) a word is enough; elsewhere the standing in one line."""
+    from archlab.live_view import on_terminal
     from archlab.progress import progress_line
 
-    lines = [progress_line(progress)]
+    lines = [progress.message if on_terminal() else progress_line(progress)]
     if progress.stopped:
         lines.append(f"stopped: {progress.stopped}")
     return "\n".join(lines)
@@ -105,13 +138,15 @@ def _stop_on_sigterm() -> None:
 def _drive(config, run_dir: Path) -> int:
     from agents.driver import BaselineFailed, Driver
     from agents.session import open_session
-    from archlab.progress import print_progress
+    from archlab.live_view import progress_display
 
     _stop_on_sigterm()
+    title = (f"run {config.name or run_dir.name} · {config.task}/{config.budget} · "
+             f"{'LLM ' + config.llm.models['default'] if config.llm else 'offline'}")
     with open_session(config, run_dir) as (lab, graph):
-        driver = Driver(lab, graph, on_progress=print_progress)
-        try:
-            progress = driver.run()
+        try:  # the panel (on a terminal) is closed before the outcome is printed under it
+            with progress_display(lab.archive, lab.run, run_dir, title=title, target=config.experiments) as on_progress:
+                progress = Driver(lab, graph, on_progress=on_progress).run()
         except BaselineFailed as error:
             print(f"run stopped: {error}")
             return 1
@@ -119,5 +154,5 @@ def _drive(config, run_dir: Path) -> int:
             print(f"\nstopped cleanly; `archlab resume {run_dir}` continues")
             return 130
     print(_summary(progress))
-    print(f"archive: {run_dir}; `archlab status {run_dir}` or `archlab ls {run_dir}` for details")
+    print(f"archive: {run_dir}\n`archlab status {run_dir}` or `archlab ls {run_dir}` for details")
     return 0
