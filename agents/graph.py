@@ -49,6 +49,8 @@ def _review_node(lab: Lab):
                 return {}
             lab.update(exp.id, stage=Stage.AWAITING_REVIEW)
             lab.log(exp.id, "review", "waiting for a person's decision")
+            if lab.replay is not None and not lab.replay.post_decision(lab, exp.id):
+                return {}  # the original run holds no decision here: the experiment failed saying so
         elif exp.stage is not Stage.AWAITING_REVIEW and pending_decision(lab, exp.id) is None:
             return {}  # decided and applied before a kill -9 cut the node short: the router moves on
         answer = interrupt({"experiment_id": exp.id, "name": exp.name})

@@ -5,6 +5,7 @@ import functools
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agents.config import RunConfig
 from agents.stopping import StopRequested
@@ -15,6 +16,9 @@ from knowledge.archive import Archive
 from knowledge.records import Event, Experiment
 from knowledge.vectors import VectorStore
 from sandbox.executors import Executor, WorkCancelled
+
+if TYPE_CHECKING:
+    from agents.replay import ReplaySource
 
 
 @dataclass
@@ -30,6 +34,7 @@ class Lab:
     # Experiments run in parallel threads: checking that a genome or a code hash is new and
     # recording it must be one step, or two experiments can both claim the same one.
     claims: threading.Lock = field(default_factory=threading.Lock)
+    replay: "ReplaySource | None" = None  # a replay: LLM answers and review decisions come from another run
 
     def experiment_dir(self, experiment_id: str) -> Path:
         path = self.run_dir / "experiments" / experiment_id

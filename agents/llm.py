@@ -93,7 +93,7 @@ class LLMClient:
             self._reserve_call()
             started = time.monotonic()
             try:
-                reply = self._send_unless_stopped(role, model, messages)
+                reply = self._send_unless_stopped(role, model, messages, experiment_id)
             except StopRequested:
                 self._record_attempt(role, model, messages, experiment_id, latency=time.monotonic() - started,
                                      error=ABANDONED)
@@ -120,7 +120,8 @@ class LLMClient:
                 raise BudgetExhausted(f"LLM call limit reached: {self._calls} of {self.config.max_calls} calls")
             self._calls += 1
 
-    def _send_unless_stopped(self, role: str, model: str, messages: list[dict[str, Any]]) -> LLMReply:
+    def _send_unless_stopped(self, role: str, model: str, messages: list[dict[str, Any]],
+                              experiment_id: str | None) -> LLMReply:
         """The request in a helper thread, so a stop does not wait out a slow reply (up to `timeout_s`).
 
         An abandoned request runs on to its end in the background, unrecorded; the provider may

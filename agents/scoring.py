@@ -24,7 +24,7 @@ class Scored:
     fitness: Fitness | None
 
 
-def _seed_metrics(exp: Experiment) -> list[dict[str, Any]]:
+def seed_metrics(exp: Experiment) -> list[dict[str, Any]]:
     return [entry["metrics"] for entry in exp.metrics.get("seeds", []) if entry["status"] == "ok"]
 
 
@@ -36,11 +36,11 @@ def _best_fitness(lab: Lab) -> float:
 def _ceiling_metrics(lab: Lab) -> dict[str, Any] | None:
     for exp in lab.archive.experiments(run=lab.run):
         if exp.proposer == "reference" and exp.name == lab.team.task_ceiling and exp.status == "ok":
-            return _seed_metrics(exp)[0]
+            return seed_metrics(exp)[0]
     return None
 
 
-def _fitness(task: str, own: list[dict[str, Any]], base: list[dict[str, Any]],
+def relative_fitness(task: str, own: list[dict[str, Any]], base: list[dict[str, Any]],
              ceiling: dict[str, Any] | None) -> Fitness:
     """Mean improvement over the baseline's mean; the two seed spreads add up in the stderr."""
     reference = base[0]
@@ -57,8 +57,8 @@ def score_experiment(lab: Lab, exp: Experiment, evaluate_seed: Callable[[int], E
     seeds = [lab.config.seed]
     results = [evaluate_seed(seeds[0])]
     first = results[0]
-    base = [r.metrics for r in results] if is_baseline else _seed_metrics(baseline)
-    promising = first.ok and (is_baseline or _fitness(task, [first.metrics], base, None).value > _best_fitness(lab))
+    base = [r.metrics for r in results] if is_baseline else seed_metrics(baseline)
+    promising = first.ok and (is_baseline or relative_fitness(task, [first.metrics], base, None).value > _best_fitness(lab))
     if promising:
         for k in range(1, lab.config.search.cascade_seeds + 1):
             seeds.append(lab.config.seed + k)
@@ -68,4 +68,4 @@ def score_experiment(lab: Lab, exp: Experiment, evaluate_seed: Callable[[int], E
     if not first.ok:
         return Scored(results, metrics, None)
     own = [r.metrics for r in results if r.ok]
-    return Scored(results, metrics, _fitness(task, own, own if is_baseline else base, _ceiling_metrics(lab)))
+    return Scored(results, metrics, relative_fitness(task, own, own if is_baseline else base, _ceiling_metrics(lab)))

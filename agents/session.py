@@ -12,6 +12,7 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 from agents.config import RunConfig
 from agents.graph import build_graph
 from agents.lab import Lab
+from agents.replay import REPLAY_FILE, ReplaySource
 from agents.team_factory import make_team
 from knowledge.archive import Archive
 from knowledge.cognition import index_cognition_base
@@ -47,10 +48,11 @@ def open_session(config: RunConfig, run_dir: Path) -> Iterator[tuple[Lab, object
         store = VectorStore(run_dir / "chroma", make_embedder(config.embedder))
         _bring_in_knowledge(config, archive, store)
         stop = threading.Event()
-        team = make_team(config, archive, run, stop)
+        replay = ReplaySource.open(run_dir) if (run_dir / REPLAY_FILE).is_file() else None
+        team = make_team(config, archive, run, stop, replay)
         executor = make_executor(config)
         lab = Lab(config=config, run=run, run_dir=run_dir, archive=archive, store=store, team=team,
-                  executor=executor, stop=stop)
+                  executor=executor, stop=stop, replay=replay)
         archive.log_event(Event(run=run, kind="session", message="session opened",
                                 data={"executor": type(executor).__name__, "capacity": executor.capacity}))
         yield lab, build_graph(lab, SqliteSaver(connection))

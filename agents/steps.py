@@ -9,6 +9,7 @@ import time
 from agents.candidate_checks import check_candidate
 from agents.lab import Lab
 from agents.parents import choose_parent_and_references
+from agents.provenance import provenance
 from agents.scoring import score_experiment
 from agents.context import Neighbour, RejectedMotivation
 from evaluator.records import EvalResult
@@ -120,9 +121,11 @@ def evaluate_step(lab: Lab, exp_id: str) -> None:
     exp = lab.archive.get_experiment(exp_id)
     timings = _add_timing(exp, "evaluate", time.monotonic() - started)
     timings["train"] = round(timings.get("train", 0.0) + sum(r.timings.get("train", 0.0) for r in results.results), 3)
+    seeds = [entry["seed"] for entry in results.metrics["seeds"]]
+    ran_with = provenance(lab.config.task, lab.config.budget, seeds, lab.config.data, lab.config.threads_per_worker)
     lab.update(
         exp_id, stage=Stage.EVALUATED, status=first.status.value, reason=first.reason,
-        metrics=results.metrics, fitness=results.fitness, timings=timings,
+        metrics=results.metrics, fitness=results.fitness, timings=timings, provenance=ran_with,
     )
     fitness = f", fitness {results.fitness.value:+.4f} ± {results.fitness.stderr:.4f}" if results.fitness else ""
     lab.log(exp_id, "stage", f"evaluated: {first.status.value}{fitness}")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
 
 from agents.config import RunConfig
 from agents.context import TaskBrief
@@ -11,9 +12,14 @@ from evaluator.families.mixer import contract_text
 from evaluator.tasks import get_task
 from knowledge.archive import Archive
 
+if TYPE_CHECKING:
+    from agents.replay import ReplaySource
 
-def make_team(config: RunConfig, archive: Archive, run: str, stop: threading.Event) -> Team:
-    """`stop` is the run's stop event: LLM calls waiting to retry end when it is set."""
+
+def make_team(config: RunConfig, archive: Archive, run: str, stop: threading.Event,
+              replay: "ReplaySource | None" = None) -> Team:
+    """`stop` is the run's stop event: LLM calls waiting to retry end when it is set. With
+    `replay`, answers come from the recorded run, with no network and no key."""
     task = get_task(config.task)
     if config.llm is None:
         return Team(OfflineResearcher(), OfflineCoder(), OfflineAnalyst(), OfflineAnalyst(), task.baseline, task.ceiling)
@@ -23,7 +29,14 @@ def make_team(config: RunConfig, archive: Archive, run: str, stop: threading.Eve
     from agents.team_llm import LLMAnalyst, LLMCoder, LLMResearcher
 
     spend = archive.spend(run)  # a resumed run keeps counting against the same budget
-    client = LLMClient(config.llm, archive.record_llm_call, run, spent_usd=spend.usd, calls=spend.calls, stop=stop)
+    if replay is not None:
+        from agents.llm_replay import ReplayClient
+
+        client: LLMClient = ReplayClient(config.llm, archive, run, replay, spent_usd=spend.usd, calls=spend.calls,
+                                         stop=stop)
+    else:
+        client = LLMClient(config.llm, archive.record_llm_call, run, spent_usd=spend.usd, calls=spend.calls,
+                           stop=stop)
     roles = Roles(client)
     brief = TaskBrief(name=task.name, family="mixer", description=task.description, contract=contract_text())
     return Team(LLMResearcher(roles, brief, proposer=f"llm:{config.llm.model_for('researcher')}"),

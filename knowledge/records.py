@@ -35,6 +35,18 @@ class Fitness(BaseModel):
     flagged: str = ""  # non-empty when the result is implausible (e.g. beats the quality ceiling by far)
 
 
+class Provenance(BaseModel):
+    """What an evaluation ran with beyond its eval.json, recorded by the orchestrator so that a
+    replay can say plainly what differs (a newer torch, another corpus, fewer threads)."""
+
+    torch: str = ""
+    numpy: str = ""
+    python: str = ""
+    archlab: str = ""
+    threads: int | None = None                # threads per evaluation: CPU reductions depend on it
+    data: dict[str, str] = Field(default_factory=dict)  # seed -> sha256 of the data it trains and is judged on
+
+
 class Experiment(BaseModel):
     id: str                                   # stable, e.g. "e0007"; unique in a run
     run: str
@@ -55,6 +67,7 @@ class Experiment(BaseModel):
     analysis: dict[str, Any] = Field(default_factory=dict)  # analyst's structured findings
     genome: dict[str, Any] | None = None      # offline researcher's design-space genome, when it proposed it
     timings: dict[str, float] = Field(default_factory=dict) # phase -> seconds
+    provenance: Provenance | None = None      # the evaluation's environment and data hashes, once evaluated
     tokens: int = 0
     cost_usd: float = 0.0
     created_at: float = 0.0

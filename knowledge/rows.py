@@ -9,7 +9,7 @@ from typing import Any
 from knowledge.descriptors import descriptors_from_metrics, selection_weight
 from knowledge.records import Event, Experiment, ExperimentBrief, Insight, LLMCall, Stage
 
-EXPERIMENT_JSON_FIELDS = ("reference_ids", "metrics", "fitness", "analysis", "genome", "timings")
+EXPERIMENT_JSON_FIELDS = ("reference_ids", "metrics", "fitness", "analysis", "genome", "timings", "provenance")
 EXPERIMENT_FIELDS = tuple(Experiment.model_fields)
 EXPERIMENT_COLUMNS = EXPERIMENT_FIELDS + (
     "fitness_value", "fitness_flagged", "log10_params", "complexity_exponent", "latency_ms",

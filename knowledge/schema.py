@@ -128,8 +128,13 @@ def _v3_selection_weight(conn: sqlite3.Connection) -> None:
             conn.execute("UPDATE experiments SET selection_weight=? WHERE id=?", (weight, exp_id))
 
 
+def _v4_provenance(conn: sqlite3.Connection) -> None:
+    """What each evaluation ran with (torch, numpy, threads, data hashes), for replays; NULL before v4."""
+    conn.execute("ALTER TABLE experiments ADD COLUMN provenance TEXT")
+
+
 Migration = Callable[[sqlite3.Connection], None]
-MIGRATIONS: tuple[Migration, ...] = (_v1_tables, _v2_selection_columns, _v3_selection_weight)
+MIGRATIONS: tuple[Migration, ...] = (_v1_tables, _v2_selection_columns, _v3_selection_weight, _v4_provenance)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
