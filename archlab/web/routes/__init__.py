@@ -1,0 +1,1 @@
+"""Routes, one module per group: `pages` (HTML), `review` (the review form), `api` (JSON)."""
