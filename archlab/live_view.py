@@ -2,7 +2,8 @@
 how the run stands and what waits for a person, in 80 columns.
 
 The panel is rebuilt from the archive (the source of truth, so it shows stages the driver does not
-report) and the driver's last `Progress` (ETA, spend, what just happened); Rich's `Live` redraws it
+report), the driver's last `Progress` (ETA, spend, what just happened) and the sandboxed workers'
+last progress events (`Lab.training`: "checks 3/5", "step 40/200"); Rich's `Live` redraws it
 on every progress event and once a second in between, so elapsed times keep moving. Where stdout is
 not a terminal (CI, `nohup`, a pipe) the plain one-line-per-event output of `archlab.progress` is
 used instead: a redrawn panel would be a stream of escape codes there.
@@ -26,6 +27,7 @@ from rich.text import Text
 
 from agents.driver import Progress
 from archlab.progress import duration, print_progress
+from evaluator.progress import LatestProgress, ProgressEvent
 from knowledge.archive import Archive
 from knowledge.records import FINISHED_STAGES, Stage
 
@@ -36,6 +38,8 @@ REFRESH_PER_SECOND = 1
 # What an unfinished experiment is doing, by the stage it last recorded.
 ACTIVITY = {Stage.PROPOSED: "coding", Stage.CODED: "approving", Stage.APPROVED: "training",
             Stage.EVALUATED: "analysing"}
+# What a training experiment's worker is doing, by the phase it last reported.
+PHASE_ACTIVITY = {"start": "starting", "checks": "checks", "train": "training", "eval": "metrics", "measure": "measuring"}
 
 
 @dataclass(frozen=True)
@@ -44,7 +48,7 @@ class Flight:
 
     id: str
     name: str
-    activity: str        # proposing, coding, approving, training (checks, training, metrics), analysing
+    activity: str        # proposing, coding, approving, training (checks n/N, step n/N, metrics), analysing
     in_step_s: float     # since its last recorded change
     total_s: float       # since it was created
 
@@ -73,9 +77,10 @@ class Board:
 
 
 def read_board(archive: Archive, run: str, *, title: str, run_ref: str, target: int, progress: Progress | None,
-               recent: list[str], started: float, now: float | None = None) -> Board:
+               recent: list[str], started: float, now: float | None = None,
+               training: LatestProgress | None = None) -> Board:
     """The panel's content from the archive and the driver's last progress report (None before the first),
-    which alone knows the ETA."""
+    which alone knows the ETA, and the workers' progress of the experiments in training, where streamed."""
     now = time.time() if now is None else now
     briefs = archive.briefs(run=run)
     proposals = [b for b in briefs if b.proposer != "reference"]
@@ -85,8 +90,9 @@ def read_board(archive: Archive, run: str, *, title: str, run_ref: str, target: 
     rejected = sum(1 for b in finished if b.stage is Stage.REJECTED)
     unfinished = [e for stage in (*ACTIVITY, Stage.AWAITING_REVIEW) for e in archive.experiments(run=run, stage=stage)]
     unfinished.sort(key=lambda e: e.id)
-    flights = [Flight(e.id, e.name, ACTIVITY[e.stage] if e.name else "proposing", max(0.0, now - e.updated_at),
-                      max(0.0, now - e.created_at)) for e in unfinished if e.stage is not Stage.AWAITING_REVIEW]
+    flights = [Flight(e.id, e.name, _activity(e.id, e.stage, training) if e.name else "proposing",
+                      max(0.0, now - e.updated_at), max(0.0, now - e.created_at))
+               for e in unfinished if e.stage is not Stage.AWAITING_REVIEW]
     scored = [b for b in proposals if b.fitness is not None]
     best = ""
     if scored:
@@ -104,10 +110,21 @@ def read_board(archive: Archive, run: str, *, title: str, run_ref: str, target: 
         recent=list(recent), stopped=progress.stopped if progress else "")
 
 
+def _activity(exp_id: str, stage: Stage, training: LatestProgress | None) -> str:
+    event: ProgressEvent | None = training.get(exp_id) if training is not None and stage is Stage.APPROVED else None
+    if event is None:
+        return ACTIVITY[stage]
+    if event.kind == "step":
+        return f"step {event.index}/{event.total}"
+    if event.kind == "check":
+        return f"checks {event.index}/{event.total}" if event.total > 1 else "checks"
+    return PHASE_ACTIVITY.get(event.name, ACTIVITY[stage])
+
+
 def _flight_table() -> Table:
     """id, name, stage, in stage, total: fixed widths but the name's, which takes the rest (and is cut with …)."""
     table = Table.grid(padding=(0, 2), expand=True)
-    for width in (5, None, 9, 8, 7):
+    for width in (5, None, 14, 8, 7):  # stage: up to "step 1000/1000"
         table.add_column(no_wrap=True, overflow="ellipsis", width=width, ratio=None if width else 1)
     return table
 
@@ -158,9 +175,10 @@ def render(board: Board) -> RenderableType:
 class LiveView:
     """A `Live` panel for one run; `on_progress` is the driver's callback. Use as a context manager."""
 
-    def __init__(self, archive: Archive, run: str, *, title: str, run_ref: str, target: int, console: Console):
+    def __init__(self, archive: Archive, run: str, *, title: str, run_ref: str, target: int, console: Console,
+                 training: LatestProgress | None = None):
         self._archive, self._run, self._console = archive, run, console
-        self._fixed = {"title": title, "run_ref": run_ref, "target": target}
+        self._fixed = {"title": title, "run_ref": run_ref, "target": target, "training": training}
         self._progress: Progress | None = None
         self._recent: deque[str] = deque(maxlen=RECENT_EVENTS)
         self._started = time.monotonic()
@@ -207,12 +225,14 @@ def on_terminal(console: Console | None = None) -> bool:
 
 
 @contextmanager
-def progress_display(archive: Archive, run: str, run_dir: Path, *, title: str,
-                     target: int) -> Iterator[Callable[[Progress], None]]:
-    """The driver's `on_progress`: the live panel on a terminal, one line per event anywhere else."""
+def progress_display(archive: Archive, run: str, run_dir: Path, *, title: str, target: int,
+                     training: LatestProgress | None = None) -> Iterator[Callable[[Progress], None]]:
+    """The driver's `on_progress`: the live panel on a terminal, one line per event anywhere else.
+    `training` (the lab's) adds each training experiment's step to the panel."""
     console = Console()
     if not on_terminal(console):
         yield print_progress
         return
-    with LiveView(archive, run, title=title, run_ref=run_ref(run_dir), target=target, console=console) as view:
+    with LiveView(archive, run, title=title, run_ref=run_ref(run_dir), target=target, console=console,
+                  training=training) as view:
         yield view.on_progress

@@ -6,6 +6,8 @@ sandbox. The worker's answer is accepted only from `result-<nonce>.json` (the no
 disk before candidate code ran) and only with a valid seal (an HMAC under the nonce); everything
 else is classified from how the sandbox ended.
 `eval.json` is written here, in the out directory, never by the worker.
+Progress (`on_progress`) comes through a pipe the worker inherits (`evaluator.progress`): it is
+shown to a person and never read into the result.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from pathlib import Path
 
 from evaluator.budgets import Budget, get_budget
 from evaluator.families.mixer import ALLOWED_IMPORTS
+from evaluator.progress import ProgressCallback, ProgressEvent, ProgressReader
 from evaluator.records import CheckResult, EvalResult, Status
 from evaluator.references import get_reference, list_references
 from evaluator.spec import CANDIDATE_NAME, SPEC_NAME, WorkerSpec, nonce_of, result_name, unseal
@@ -67,11 +70,13 @@ def resolve_target(target: Path | str) -> Target:
 
 def evaluate(target: Path | str, task: str, budget: str = "smoke", device: str = "cpu", seed: int = 0,
              out_dir: Path | None = None, data: Path | None = None, threads: int | None = None,
-             stop: threading.Event | None = None) -> EvalResult:
+             stop: threading.Event | None = None, on_progress: ProgressCallback | None = None) -> EvalResult:
     """Evaluate one candidate file (or reference name) on `task` within `budget`; writes out_dir/eval.json.
 
     Setting `stop` kills the worker at once; the result then says so (status crashed, reason
-    starting "stopped") and is meant to be discarded by the caller.
+    starting "stopped") and is meant to be discarded by the caller. `on_progress` is called with each
+    `ProgressEvent` (the screen, the worker's phases, checks and logged training steps), in order,
+    from a reader thread; every event has been delivered when this returns. It is advisory only.
     """
     started = time.perf_counter()
     task_spec, budget_spec = get_task(task), get_budget(task, budget)
@@ -89,11 +94,16 @@ def evaluate(target: Path | str, task: str, budget: str = "smoke", device: str =
     screen_check = CheckResult("screen", screen.passed, screen.reason,
                                {"problems": [dataclasses.asdict(p) for p in screen.problems]},
                                time.perf_counter() - started)
+    if on_progress is not None:
+        on_progress(ProgressEvent("check", "screen", screen.passed, 1, 1))
+        if screen.passed:
+            on_progress(ProgressEvent("phase", "start"))  # the worker's imports take seconds
     if not screen.passed:
         result = EvalResult(Status.INVALID, screen.reason, task, budget, device, seed, candidate_hash,
                             checks=[screen_check])
     else:
-        result = _run_worker(resolved, task, budget_spec, sandbox_device, seed, data, threads, out_dir, stop)
+        result = _run_worker(resolved, task, budget_spec, sandbox_device, seed, data, threads, out_dir, stop,
+                             on_progress)
         result.checks.insert(0, screen_check)
     # What was asked for is recorded by the orchestrator, whatever the worker wrote.
     result.task, result.budget, result.device, result.seed = task, budget, device, seed
@@ -105,9 +115,12 @@ def evaluate(target: Path | str, task: str, budget: str = "smoke", device: str =
 
 
 def _run_worker(target: Target, task: str, budget: Budget, device: str, seed: int, data: Path | None,
-                threads: int | None, out_dir: Path, stop: threading.Event | None) -> EvalResult:
+                threads: int | None, out_dir: Path, stop: threading.Event | None,
+                on_progress: ProgressCallback | None) -> EvalResult:
     """Run the worker on a screened candidate in a fresh work directory, which is removed after."""
     work_dir = Path(tempfile.mkdtemp(prefix="archlab-eval-"))
+    progress_key = secrets.token_hex(16)
+    reader = ProgressReader(on_progress, progress_key) if on_progress is not None else None
     try:
         nonce = secrets.token_hex(16)
         shutil.copyfile(target.path, work_dir / CANDIDATE_NAME)
@@ -116,6 +129,7 @@ def _run_worker(target: Target, task: str, budget: Budget, device: str, seed: in
         WorkerSpec(task=task, budget=budget.name, seed=seed, device="cuda" if on_gpu else "cpu", nonce=nonce,
                    complexity_exempt=target.complexity_exempt, data_path=str(data) if data else None,
                    threads=threads, gpu_memory_fraction=GPU_MEMORY_FRACTION if on_gpu else None,
+                   progress_fd=reader.write_fd if reader else None, progress_key=progress_key if reader else "",
                    ).write(work_dir / SPEC_NAME)
         job = SandboxJob(
             argv=[sys.executable, "-m", "evaluator.worker", SPEC_NAME], work_dir=work_dir,
@@ -124,9 +138,11 @@ def _run_worker(target: Target, task: str, budget: Budget, device: str, seed: in
             readonly_paths=(PROJECT_ROOT, *([data] if data else [])),
             env={"PYTHONPATH": str(PROJECT_ROOT), **THREAD_ENV,
                  **{name: str(threads) for name in THREAD_COUNT_VARIABLES}},
-            device=device)
+            device=device, pass_fds=(reader.write_fd,) if reader else ())
         submitted = time.time()
         outcome = run_sandboxed(job, stop=stop)
+        if reader is not None:
+            reader.finish()  # the job is gone: the last events are delivered before the result is read
         for log in (outcome.stdout_path, outcome.stderr_path):
             if Path(log).is_file():
                 shutil.copyfile(log, out_dir / Path(log).name)
@@ -137,6 +153,8 @@ def _run_worker(target: Target, task: str, budget: Budget, device: str, seed: in
         result.timings["sandbox"] = outcome.wall_seconds
         return result
     finally:
+        if reader is not None:
+            reader.finish(grace_seconds=0)
         shutil.rmtree(work_dir, ignore_errors=True)
 
 

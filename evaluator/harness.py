@@ -4,6 +4,7 @@ AdamW with linear warmup and cosine decay, gradient clipping, bf16 autocast on C
 loss computed here from the logits with the task's mask. The loop syncs with the device only
 at logging steps (every `log_every`), where it records the loss curve and stops on a
 non-finite or exploding loss; it stops early, and says so, when the wall budget runs out.
+At those steps it also reports to `on_log`, which the worker turns into progress events.
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from evaluator.measure import autocast_for, synchronize
 from evaluator.tasks.base import IGNORE_INDEX, Batch, Task, TaskData
 
 MIN_LR_FRACTION = 0.1  # cosine decay ends at this share of the peak learning rate
+StepLog = Callable[[int, float, float | None], None]  # (steps done, loss, tokens/s so far or None)
 
 
 @dataclass
@@ -105,8 +107,10 @@ def masked_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.T
 
 
 def train(model: nn.Module, train_batch: Callable[[int], Batch], budget: Budget, device: torch.device,
-          deadline: float, vocab_size: int, candidate: Path) -> TrainResult:
-    """Train `model` in place for budget.steps or until time.perf_counter() passes `deadline`."""
+          deadline: float, vocab_size: int, candidate: Path, on_log: StepLog | None = None) -> TrainResult:
+    """Train `model` in place for budget.steps or until time.perf_counter() passes `deadline`.
+
+    `on_log` is called at every logging step, after the loss is read (no extra device sync)."""
     result = TrainResult()
     optimizer = make_optimizer(model, budget)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -134,6 +138,9 @@ def train(model: nn.Module, train_batch: Callable[[int], Batch], budget: Budget,
             value = loss.item()  # the only sync with the device
             result.loss_curve.append((step, value))
             result.diverged = divergence(step, value, explode_above, result.loss_curve)
+            if on_log is not None:
+                now = time.perf_counter()
+                on_log(step + 1, value, tokens_after_first / (now - timer_start) if step and now > timer_start else None)
             if result.diverged:
                 break
             if step == 0:

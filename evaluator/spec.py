@@ -5,6 +5,8 @@ spec file and deletes that file before any candidate code runs, then writes its 
 `result-<nonce>.json`, which it creates before candidate code loads and seals with an HMAC under
 the nonce. The orchestrator reads only that file and checks the seal, so whatever else candidate
 code writes, in the work directory or into the open file, is never taken for a result.
+Progress, when asked for, goes to an inherited pipe (`progress_fd`), each event sealed under
+`progress_key` (see `evaluator.progress`); it is only ever shown, never read into a result.
 """
 from __future__ import annotations
 
@@ -32,6 +34,8 @@ class WorkerSpec:
     data_path: str | None = None
     threads: int = 1
     gpu_memory_fraction: float | None = None
+    progress_fd: int | None = None   # the write end of the orchestrator's progress pipe, inherited
+    progress_key: str = ""           # seals progress events; like the nonce, gone before candidate code runs
 
     def write(self, path: Path) -> None:
         path.write_text(json.dumps(dataclasses.asdict(self), indent=2))

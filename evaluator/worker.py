@@ -5,6 +5,8 @@ nonce must be gone before candidate code runs), loads the candidate, runs checks
 computes the held-out metrics, re-checks the trained model, measures cost, and writes a
 partial EvalResult to `result-<nonce>.json`. Every failure becomes a status with a reason;
 the worker itself stops at its wall budget, leaving the sandbox's kill as the backstop.
+When the spec names a progress descriptor, phases, checks and logged training steps are sent
+there as they happen (`evaluator.progress`); they are only shown, never part of the result.
 """
 from __future__ import annotations
 
@@ -33,6 +35,8 @@ from evaluator.families.mixer import ALLOWED_IMPORTS
 from evaluator.guard import arm
 from evaluator.integrity import replaced_since, take_snapshot, torch_interference
 from evaluator.measure import forward_latency_ms, peak_memory_bytes, reset_peak_memory
+from evaluator.proxies import zero_cost_proxies
+from evaluator.progress import ProgressCallback, ProgressEvent, make_writer
 from evaluator.records import CheckResult, EvalResult, Status
 from evaluator.spec import WorkerSpec, result_name, seal
 from evaluator.tasks import Task, get_task
@@ -77,10 +81,11 @@ def configure_device(spec: WorkerSpec) -> torch.device:
     return device
 
 
-def run_checks(result: EvalResult, checks: list[tuple[str, Callable[[], CheckResult]]], seconds: float) -> bool:
+def run_checks(result: EvalResult, checks: list[tuple[str, Callable[[], CheckResult]]], seconds: float,
+               progress: ProgressCallback = lambda event: None) -> bool:
     """Run checks in order until one fails; False (and the result's status set) on failure."""
     started = time.perf_counter()
-    for name, check in checks:
+    for index, (name, check) in enumerate(checks, start=1):
         try:
             with deadline(seconds - (time.perf_counter() - started)):
                 outcome = check()
@@ -91,13 +96,15 @@ def run_checks(result: EvalResult, checks: list[tuple[str, Callable[[], CheckRes
                              "look for an endless loop or a very slow forward")
             return False
         result.checks.append(outcome)
+        progress(ProgressEvent("check", name, outcome.passed, index, len(checks)))
         if not outcome.passed:
             result.status, result.reason = Status(outcome.details["status"]), outcome.reason
             return False
     return True
 
 
-def evaluate_candidate(spec: WorkerSpec, result: EvalResult, candidate: Path, started: float) -> None:
+def evaluate_candidate(spec: WorkerSpec, result: EvalResult, candidate: Path, started: float,
+                       progress: ProgressCallback = lambda event: None) -> None:
     """Fill `result` in place, phase by phase; returns early at the first failure."""
     device = configure_device(spec)
     task: Task = get_task(spec.task)
@@ -122,11 +129,16 @@ def evaluate_candidate(spec: WorkerSpec, result: EvalResult, candidate: Path, st
         ("complexity", lambda: check_complexity(make_mixer, candidate, budget, device,
                                                 task.max_complexity_exponent, spec.complexity_exempt)),
     ]
-    passed = run_checks(result, checks, budget.check_seconds)
+    progress(ProgressEvent("phase", "checks"))
+    passed = run_checks(result, checks, budget.check_seconds, progress)
     mark = _lap(result, "checks", mark)
     if not passed:
         return
 
+    refuse_interference()
+    seed_everything(spec.seed)  # the training-free rung: a throw-away model, then training starts afresh
+    result.metrics["proxies"] = zero_cost_proxies(build_model(make_mixer, vocab_size, budget).to(device),
+                                                  data.train_batch, device, candidate)
     refuse_interference()
     seed_everything(spec.seed)
     model = build_model(make_mixer, vocab_size, budget).to(device)
@@ -134,8 +146,12 @@ def evaluate_candidate(spec: WorkerSpec, result: EvalResult, candidate: Path, st
     reset_peak_memory(device)
     mark = _lap(result, "data_and_model", mark)
 
+    def log_step(steps_done: int, loss: float, tokens_per_second: float | None) -> None:
+        progress(ProgressEvent("step", "", True, steps_done, budget.steps, loss if math.isfinite(loss) else None,
+                               tokens_per_second))
+    progress(ProgressEvent("phase", "train"))
     trained = train(model, data.train_batch, budget, device, started + budget.train_wall_fraction * budget.wall_seconds,
-                    vocab_size, candidate)
+                    vocab_size, candidate, log_step)
     result.loss_curve, result.train_tokens_per_second = trained.loss_curve, trained.tokens_per_second
     result.metrics.update(train_steps=trained.steps_done, train_steps_planned=budget.steps,
                           stopped_early=trained.stopped_early)
@@ -149,6 +165,7 @@ def evaluate_candidate(spec: WorkerSpec, result: EvalResult, candidate: Path, st
                          "steps; metrics are of the partly trained model")
 
     refuse_interference()
+    progress(ProgressEvent("phase", "eval"))
     metrics = held_out_metrics(model, task, data, device, candidate)
     result.metrics.update(metrics)
     mark = _lap(result, "eval", mark)
@@ -163,11 +180,13 @@ def evaluate_candidate(spec: WorkerSpec, result: EvalResult, candidate: Path, st
     trained_check = check_trained_causality(model, scoring_inputs(data.eval_batches()), vocab_size, candidate,
                                             spec.seed, precision_for(device), rebuild, budget)
     result.checks.append(trained_check)
+    progress(ProgressEvent("check", trained_check.name, trained_check.passed, 1, 1))
     if not trained_check.passed:
         result.status, result.reason = Status(trained_check.details["status"]), trained_check.reason
         return
 
     result.peak_memory_bytes = peak_memory_bytes(device)
+    progress(ProgressEvent("phase", "measure"))
     with blame_candidate(candidate, "the latency measurement"):
         result.inference_latency_ms = forward_latency_ms(model, vocab_size, budget.latency_lengths,
                                                          budget.latency_repeats, device)
@@ -209,7 +228,8 @@ def _current_phase(result: EvalResult) -> str:
     return next((p for p in PHASES if p not in result.timings), PHASES[-1])
 
 
-def run(spec: WorkerSpec, candidate: Path, started: float) -> EvalResult:
+def run(spec: WorkerSpec, candidate: Path, started: float,
+        progress: ProgressCallback = lambda event: None) -> EvalResult:
     """Evaluate and classify every way it can end."""
     budget_seconds = get_budget(spec.task, spec.budget).wall_seconds
     result = EvalResult(status=Status.OK, reason="", task=spec.task, budget=spec.budget, device=spec.device,
@@ -217,7 +237,7 @@ def run(spec: WorkerSpec, candidate: Path, started: float) -> EvalResult:
     untouched = take_snapshot()  # before any candidate code runs
     try:
         with deadline(budget_seconds - (time.perf_counter() - started)):
-            evaluate_candidate(spec, result, candidate, started)
+            evaluate_candidate(spec, result, candidate, started, progress)
     except Deadline:
         result.status = Status.TIMEOUT
         result.reason = (f"the evaluation did not finish within the wall budget of {budget_seconds:g} s "
@@ -246,8 +266,8 @@ def run(spec: WorkerSpec, candidate: Path, started: float) -> EvalResult:
 
 
 def main(argv: list[str]) -> int:
-    """Only this function's locals hold the nonce and the result file, neither reachable from candidate code
-    (the guard refuses frames and the garbage collector's lists)."""
+    """Only this function's locals hold the nonce and the result file, and only the progress writer's closure
+    its key, none reachable from candidate code (the guard refuses frames and the garbage collector's lists)."""
     started = time.perf_counter()
     if len(argv) != 1:
         print("usage: python -m evaluator.worker SPEC_JSON_PATH", file=sys.stderr)
@@ -258,9 +278,10 @@ def main(argv: list[str]) -> int:
     nonce = spec.nonce
     # Created now: once the guard is armed nothing can open a file for writing, candidate code included.
     result_fd = os.open(result_name(nonce), os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, 0o600)
-    spec = dataclasses.replace(spec, nonce="")  # what `run` and candidate code can reach carries no nonce
+    progress = make_writer(spec.progress_fd, spec.progress_key)  # the inherited pipe, also before arming
+    spec = dataclasses.replace(spec, nonce="", progress_key="")  # what `run` and candidate code reach holds no secret
     candidate = Path(spec.candidate).resolve()
-    result = run(spec, candidate, started)
+    result = run(spec, candidate, started, progress)
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
     sealed = seal(result.to_dict(), nonce).encode()

@@ -175,14 +175,36 @@ def sample_parent_qd(experiments: Sequence[Candidate], rng_seed: int,
     return experiments[int(elites[random.Random(rng_seed).randrange(len(elites))])]
 
 
+def pareto_indices(experiments: Sequence[Candidate]) -> list[int]:
+    """Positions of the eligible experiments on the quality-cost front: no other eligible one has
+    higher fitness and lower latency at the longest length (at least as good on both, better on one).
+    Those without a measured latency (unevaluated references) are left out; the front is read from the
+    archive's columns, so it is always that of the archive as it stands."""
+    table = _Table(experiments)
+    eligible = [int(i) for i in table.eligible_indices() if table.briefs[int(i)].latency_ms is not None]
+    points = [(i, float(table.value[i]), float(table.briefs[i].latency_ms)) for i in eligible]
+    return [i for i, q, c in points
+            if not any(q2 >= q and c2 <= c and (q2 > q or c2 < c) for _, q2, c2 in points)]
+
+
+def sample_parent_pareto(experiments: Sequence[Candidate], rng_seed: int) -> Candidate:
+    """A uniformly drawn member of the quality-cost front (UCT when nothing has a latency yet)."""
+    front = pareto_indices(experiments)
+    if not front:
+        return sample_parent_uct(experiments, rng_seed)
+    return experiments[front[random.Random(rng_seed).randrange(len(front))]]
+
+
 def sample_parent(experiments: Sequence[Candidate], rng_seed: int, strategy: str = "mixed") -> Candidate:
-    """"uct", "qd", or "mixed": UCT for even seeds, QD for odd ones (alternating when the seed
-    counts experiments)."""
+    """"uct", "qd", "pareto", or "mixed": UCT for even seeds, QD for odd ones (alternating when the
+    seed counts experiments)."""
     if strategy == "uct" or (strategy == "mixed" and rng_seed % 2 == 0):
         return sample_parent_uct(experiments, rng_seed)
     if strategy in ("qd", "mixed"):
         return sample_parent_qd(experiments, rng_seed)
-    raise ValueError(f"unknown parent strategy {strategy!r}; use 'uct', 'qd' or 'mixed'")
+    if strategy == "pareto":
+        return sample_parent_pareto(experiments, rng_seed)
+    raise ValueError(f"unknown parent strategy {strategy!r}; use 'uct', 'qd', 'pareto' or 'mixed'")
 
 
 def sample_references(experiments: Sequence[Candidate], parent: Experiment | ExperimentBrief | None,

@@ -6,7 +6,8 @@ paths, a private /dev, /proc and /tmp, and its work directory, the only writable
 It does not see the user's home, /work, the repository (unless passed read-only), credentials,
 or the network (a private network namespace with only a loopback device). All capabilities are
 dropped and bubblewrap runs the job in a user namespace where it can, so a read-only mount
-cannot be remounted writable.
+cannot be remounted writable. Descriptors the job inherits (`SandboxJob.pass_fds`) pass through
+bubblewrap unchanged, with the same numbers: it closes none of them.
 """
 from __future__ import annotations
 

@@ -10,7 +10,8 @@ Layers, strongest first, each used where it works on this machine:
   are killed as a whole when the job ends.
 - always: rlimits (address space except on CUDA, processes, file size, CPU time, no core dumps,
   256 open files), an own session and process group killed as a whole, death with the
-  orchestrator, an allowlisted environment, and the work directory as cwd and HOME.
+  orchestrator, an allowlisted environment, the work directory as cwd and HOME, and no inherited
+  descriptor but the standard streams and the job's `pass_fds` (the evaluator's progress pipe).
 
 The evaluator's worker adds two layers of its own once it is set up, before candidate code loads:
 a Python audit hook (the runtime guard) and, where pyseccomp and libseccomp are installed, a

@@ -31,6 +31,7 @@ class SandboxJob:
     readonly_paths: tuple[Path, ...] = ()   # code the job needs to read (the project, the Python installation)
     env: dict[str, str] = field(default_factory=dict)  # added to the allowlisted environment
     device: str = "cpu"                     # "cpu" or "cuda:N": one device per worker
+    pass_fds: tuple[int, ...] = ()          # descriptors the job inherits (e.g. a progress pipe); no others
 
 
 @dataclass

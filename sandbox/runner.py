@@ -3,6 +3,7 @@
 The wall limit is enforced here: on timeout the job's process group (and, with bubblewrap, its
 pid namespace) and every member of its cgroup are killed, and no process of the job outlives
 `run_sandboxed`. Whatever the job prints is captured, capped, and only ever treated as a log.
+The job inherits stdin (/dev/null), stdout, stderr and `job.pass_fds`, no other descriptor.
 """
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ def run_sandboxed(job: SandboxJob, *, isolation: Isolation | None = None,
             started_at, start = time.time(), time.monotonic()
             process = subprocess.Popen(plan.argv, stdin=subprocess.DEVNULL, stdout=capture.writers[0],
                                        stderr=capture.writers[1], cwd=plan.cwd, env=plan.env,
-                                       preexec_fn=plan.preexec, close_fds=True)
+                                       preexec_fn=plan.preexec, close_fds=True, pass_fds=job.pass_fds)
         except BaseException:
             capture.finish(grace_seconds=0)
             raise
@@ -117,6 +118,14 @@ def _check_job(job: SandboxJob) -> None:
     for path in job.readonly_paths:
         if not Path(path).is_absolute() or not Path(path).exists():
             raise ValueError(f"job.readonly_paths entry {str(path)!r} must be an existing absolute path")
+    for descriptor in job.pass_fds:
+        if not isinstance(descriptor, int) or isinstance(descriptor, bool) or descriptor < 3:
+            raise ValueError(f"job.pass_fds entries must be open descriptors above 2 (0-2 are the job's standard "
+                             f"streams), got {descriptor!r}")
+        try:
+            os.fstat(descriptor)
+        except OSError:
+            raise ValueError(f"job.pass_fds entry {descriptor} is not an open descriptor") from None
     limits = job.limits
     for name in ("wall_seconds", "memory_bytes", "max_processes", "max_file_bytes", "output_bytes"):
         if getattr(limits, name) <= 0:

@@ -20,10 +20,10 @@ def test_registry_lists_tasks_and_rejects_unknown_names():
         get_task("mqarr")
 
 
-def test_every_task_has_smoke_cpu_and_gpu_budgets_and_unknown_names_list_the_choices():
+def test_every_task_has_smoke_cpu_cpu_suite_and_gpu_budgets_and_unknown_names_list_the_choices():
     for task in list_tasks():
-        assert {name for t, name in list_budgets(task)} == {"smoke", "cpu", "gpu"}
-    with pytest.raises(ValueError, match="choose one of: cpu, gpu, smoke"):
+        assert {name for t, name in list_budgets(task)} == {"smoke", "cpu", "cpu-suite", "gpu"}
+    with pytest.raises(ValueError, match="choose one of: cpu, cpu-suite, gpu, smoke"):
         get_budget("mqar", "huge")
     with pytest.raises(ValueError, match="known tasks"):
         get_budget("imagenet", "cpu")

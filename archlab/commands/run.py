@@ -145,7 +145,8 @@ def _drive(config, run_dir: Path) -> int:
              f"{'LLM ' + config.llm.models['default'] if config.llm else 'offline'}")
     with open_session(config, run_dir) as (lab, graph):
         try:  # the panel (on a terminal) is closed before the outcome is printed under it
-            with progress_display(lab.archive, lab.run, run_dir, title=title, target=config.experiments) as on_progress:
+            with progress_display(lab.archive, lab.run, run_dir, title=title, target=config.experiments,
+                                  training=lab.training) as on_progress:
                 progress = Driver(lab, graph, on_progress=on_progress).run()
         except BaselineFailed as error:
             print(f"run stopped: {error}")

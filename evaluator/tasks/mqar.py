@@ -6,6 +6,11 @@ query must be its value. Keys and values come from disjoint halves of the vocabu
 tokens from the value half (so a filler never looks like a key). Loss and accuracy count only
 the answer positions. Training mixes several lengths (one length per step, cycling); the
 evaluation set is drawn from other seeds than any training batch.
+
+A budget may give an evaluation sweep (`eval_points`: (length, pairs) points up to and beyond what
+a fixed-size state holds). Then the headline `accuracy` is the mean over the sweep's points, each
+point kept in `accuracy_by_point` ("length/pairs"): a mean over a sweep of difficulty does not
+saturate at 1.0 as soon as one easy setting is solved, so the best candidates still differ.
 """
 from __future__ import annotations
 
@@ -26,6 +31,7 @@ class MQARConfig:
     vocab_size: int
     kv_pairs: tuple[int, ...]  # number of pairs at each of the budget's seq_lens (same order)
     power_a: float = 0.01      # query gap distribution p(g) ~ g^(a-1), Zoology's default
+    eval_points: tuple[tuple[int, int], ...] = ()  # held-out (length, pairs) sweep; () = the training settings
 
 
 def generate(length: int, kv_pairs: int, vocab_size: int, batch: int, rng: np.random.Generator,
@@ -63,6 +69,9 @@ class MQARData:
                              "seq_lens: give one number of pairs per training length")
         self.config, self.seq_lens, self.batch_size = config, seq_lens, batch_size
         self.n_eval_batches, self.seed = eval_batches, seed
+        self.points = config.eval_points or tuple(zip(seq_lens, config.kv_pairs))
+        for length, pairs in self.points:  # a sweep that cannot be generated fails before any training
+            generate(length, pairs, config.vocab_size, 1, np.random.default_rng(0), config.power_a)
 
     def _batch(self, index: int, stream: int, step: int) -> Batch:
         rng = np.random.default_rng([self.seed, stream, index, step])
@@ -72,13 +81,32 @@ class MQARData:
     def train_batch(self, step: int) -> Batch:
         return self._batch(step % len(self.seq_lens), TRAIN_STREAM, step)
 
+    def eval_sweep(self) -> list[tuple[tuple[int, int], Batch]]:
+        """((length, pairs), batch) for every point of the held-out sweep, `eval_batches` batches each."""
+        found = []
+        for i, (length, pairs) in enumerate(self.points):
+            for j in range(self.n_eval_batches):
+                rng = np.random.default_rng([self.seed, EVAL_STREAM, i, j, length, pairs])
+                found.append(((length, pairs), generate(length, pairs, self.config.vocab_size, self.batch_size,
+                                                        rng, self.config.power_a)))
+        return found
+
     def eval_batches(self) -> list[tuple[int, Batch]]:
-        return [(self.seq_lens[i], self._batch(i, EVAL_STREAM, j))
-                for i in range(len(self.seq_lens)) for j in range(self.n_eval_batches)]
+        if not self.config.eval_points:  # the training settings: the same batches as before sweeps existed
+            return [(self.seq_lens[i], self._batch(i, EVAL_STREAM, j))
+                    for i in range(len(self.seq_lens)) for j in range(self.n_eval_batches)]
+        return [(point[0], batch) for point, batch in self.eval_sweep()]
 
     def describe(self) -> dict[str, Any]:
-        return {"vocab_size": self.config.vocab_size,
-                "kv_pairs_by_length": {str(t): n for t, n in zip(self.seq_lens, self.config.kv_pairs)}}
+        found = {"vocab_size": self.config.vocab_size,
+                 "kv_pairs_by_length": {str(t): n for t, n in zip(self.seq_lens, self.config.kv_pairs)}}
+        if self.config.eval_points:
+            found["eval_points"] = [point_name(p) for p in self.points]
+        return found
+
+
+def point_name(point: tuple[int, int]) -> str:
+    return f"{point[0]}/{point[1]}"
 
 
 class MQARTask:
@@ -102,6 +130,8 @@ class MQARTask:
         return MQARData(budget.task_config, budget.seq_lens, budget.batch_size, budget.eval_batches, seed)
 
     def metrics(self, model: Model, data: MQARData, device: torch.device) -> dict[str, Any]:
+        if data.config.eval_points:
+            return self.sweep_metrics(model, data, device)
         correct: dict[int, int] = {}
         total: dict[int, int] = {}
         for length, batch in data.eval_batches():
@@ -114,3 +144,20 @@ class MQARTask:
         # Each length weighs the same, so the longer (harder) lengths are not drowned out.
         return {"accuracy": sum(by_length.values()) / len(by_length), "accuracy_by_length": by_length,
                 **data.describe()}
+
+    def sweep_metrics(self, model: Model, data: MQARData, device: torch.device) -> dict[str, Any]:
+        """Recall at every sweep point; the headline is their mean (each point weighs the same)."""
+        correct: dict[tuple[int, int], int] = {}
+        total: dict[tuple[int, int], int] = {}
+        for point, batch in data.eval_sweep():
+            batch = batch.to(device)
+            predictions = model(batch.inputs).argmax(dim=-1)
+            mask = batch.loss_mask
+            correct[point] = correct.get(point, 0) + int((predictions == batch.targets)[mask].sum())
+            total[point] = total.get(point, 0) + int(mask.sum())
+        by_point = {point_name(p): correct[p] / total[p] for p in data.points}
+        lengths = sorted({p[0] for p in data.points})
+        by_length = {str(t): sum(correct[p] / total[p] for p in data.points if p[0] == t)
+                     / sum(1 for p in data.points if p[0] == t) for t in lengths}
+        return {"accuracy": sum(by_point.values()) / len(by_point), "accuracy_by_point": by_point,
+                "accuracy_by_length": by_length, **data.describe()}

@@ -1,0 +1,96 @@
+"""Scoring an experiment on a suite of tasks (`[yardstick] tasks`), with the same seed cascade as one task.
+
+Every seed evaluates every task of the suite at the run's budget. Fitness is the mean suite score
+over the experiment's seeds minus the baseline's (evaluator.suite: each task 0 at the baseline, 1
+at the ceiling, plus weighted efficiency); the two seed spreads add up in the stderr, as for one
+task. The ceiling's first seed sets the scale; the driver evaluates it right after the baseline,
+so every later experiment is scored on the same scale.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+from agents.lab import Lab
+from evaluator.fitness import combine_seeds
+from evaluator.records import EvalResult
+from evaluator.suite import SuiteWeights, suite_score
+from knowledge.records import Experiment, Fitness
+
+SeedRun = dict[str, dict[str, Any]]  # task -> {"status", "metrics", "train_tokens_per_second", "inference_latency_ms"}
+
+
+def weights_of(lab: Lab) -> SuiteWeights:
+    config = lab.config.yardstick
+    return SuiteWeights({t: config.task_weights.get(t, 1.0) for t in config.tasks},
+                        quality=config.quality_weight, efficiency=config.efficiency_weight)
+
+
+def _lite(result: EvalResult) -> dict[str, Any]:
+    return {"status": result.status.value, "metrics": result.metrics,
+            "train_tokens_per_second": result.train_tokens_per_second,
+            "inference_latency_ms": result.inference_latency_ms}
+
+
+def suite_runs(exp: Experiment | None) -> list[SeedRun]:
+    """The experiment's seeds on which every task evaluated ok."""
+    if exp is None:
+        return []
+    seeds = (exp.metrics.get("suite") or {}).get("seeds", [])
+    return [s["results"] for s in seeds if all(r["status"] == "ok" for r in s["results"].values())]
+
+
+def suite_fitness(weights: SuiteWeights, own: list[SeedRun], base: list[SeedRun], ceiling: SeedRun | None) -> Fitness:
+    reference = base[0]
+    ceilings = {t: (ceiling or {}).get(t) for t in weights.tasks}
+    mine = [suite_score(run, reference, ceilings, weights) for run in own]
+    mean, stderr = combine_seeds([s.value for s in mine])
+    base_mean, base_stderr = combine_seeds([suite_score(run, reference, ceilings, weights).value for run in base])
+    notes = sorted({note for s in mine for note in s.notes})
+    return Fitness(value=mean - base_mean, stderr=math.hypot(stderr, base_stderr), seeds=len(own),
+                   flagged="", rung="", components={"quality": sum(s.quality for s in mine) / len(mine),
+                                                   "efficiency": sum(s.efficiency for s in mine) / len(mine),
+                                                   **{f"task:{t}": sum(s.per_task[t] for s in mine) / len(mine)
+                                                      for t in weights.tasks}}, notes=notes)
+
+
+def _ceiling_run(lab: Lab) -> SeedRun | None:
+    for exp in lab.archive.experiments(run=lab.run):
+        if exp.proposer == "reference" and exp.name == lab.team.task_ceiling and exp.status == "ok":
+            runs = suite_runs(exp)
+            return runs[0] if runs else None
+    return None
+
+
+def score_suite(lab: Lab, exp: Experiment, evaluate: Callable[[int, str], EvalResult],
+                best_so_far: float) -> tuple[list[EvalResult], dict[str, Any], Fitness | None]:
+    """(every evaluation, failures first; the metrics to record; fitness or None when a task failed)."""
+    tasks, weights = lab.config.yardstick.tasks, weights_of(lab)
+    is_baseline = exp.proposer == "reference" and exp.name == lab.team.task_baseline
+    is_ceiling = exp.proposer == "reference" and exp.name == lab.team.task_ceiling
+
+    def run_seed(seed: int) -> dict[str, EvalResult]:
+        return {task: evaluate(seed, task) for task in tasks}
+    seeds = [lab.config.seed]
+    runs = [run_seed(seeds[0])]
+    lite = [{t: _lite(r) for t, r in runs[0].items()}]
+    first_ok = all(r.ok for r in runs[0].values())
+    base = lite if is_baseline else suite_runs(lab.baseline())
+    ceiling = lite[0] if is_ceiling and first_ok else _ceiling_run(lab)
+    promising = first_ok and (is_baseline or suite_fitness(weights, lite, base, ceiling).value > best_so_far)
+    if promising:
+        for k in range(1, lab.config.search.cascade_seeds + 1):
+            seeds.append(lab.config.seed + k)
+            runs.append(run_seed(seeds[-1]))
+            lite.append({t: _lite(r) for t, r in runs[-1].items()})
+    results = [r for run in runs for r in run.values()]
+    results.sort(key=lambda r: r.ok)  # a failure first: its status and reason are the experiment's
+    first = runs[0][tasks[0]]
+    metrics = first.to_dict()
+    metrics["seeds"] = [{"seed": s, "status": run[tasks[0]].status.value, "metrics": run[tasks[0]].metrics}
+                        for s, run in zip(seeds, runs)]
+    metrics["suite"] = {"tasks": list(tasks), "seeds": [{"seed": s, "results": r} for s, r in zip(seeds, lite)]}
+    if not first_ok:
+        return results, metrics, None
+    own = [run for run in lite if all(r["status"] == "ok" for r in run.values())]
+    return results, metrics, suite_fitness(weights, own, own if is_baseline else base, ceiling)

@@ -1,0 +1,74 @@
+"""The ladder of fidelities in a real lab: a promising experiment climbs a rung (real sandboxed
+evaluations at the smoke budget stand in for the larger rung), the baseline is measured there
+once, fitness becomes the rung's, a weak experiment stays below, and a second climb runs nothing."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agents.config import Rung, YardstickConfig
+from agents.steps import run_evaluation
+from agents.team import Team
+from agents.team_offline import OfflineAnalyst, OfflineCoder, OfflineResearcher
+from agents.ladder import climb
+from agents.yardstick import yardstick_report
+from evaluator.suite import task_score
+from knowledge.records import Experiment, Fitness, Stage
+from tests.loop_support import BASELINE_NAME, lab_in
+
+RUN = "ladder"
+
+
+@pytest.mark.slow  # two sandboxed smoke evaluations: ~20 s idle, ~45 s on a busy 2-core machine
+def test_a_promising_experiment_climbs_and_its_fitness_is_the_rungs(tmp_path: Path):
+    team = Team(OfflineResearcher(), OfflineCoder(), OfflineAnalyst(), OfflineAnalyst(), BASELINE_NAME)
+    ran: list[tuple[str, str, int]] = []
+
+    def evaluate(lab, exp, seed, budget):
+        ran.append((exp.id, budget, seed))
+        return run_evaluation(lab, exp, seed, budget)
+    with lab_in(tmp_path, team, RUN) as lab:
+        lab.config = lab.config.model_copy(update={"yardstick": YardstickConfig(ladder=[Rung(budget="smoke", seeds=1)])})
+        for exp_id, name, value in (("e0002", "short_convolution", 0.3), ("e0003", "linear_attention", -0.5)):
+            lab.archive.add_experiment(Experiment(id=exp_id, run=RUN, name=name, proposer="reference",
+                                                  stage=Stage.EVALUATED, status="ok", fitness=Fitness(value=value)))
+        climb(lab, "e0003", evaluate)
+        assert ran == []  # the weaker of the two stays on the run's rung
+        climb(lab, "e0002", evaluate)
+        assert ran == [("e0001", "smoke", 0), ("e0002", "smoke", 0)]  # the baseline first, once
+        climbed = lab.archive.get_experiment("e0002")
+        assert climbed.fitness.rung == "smoke" and climbed.fitness.seeds == 1
+        assert climbed.metrics["rungs"]["cpu"]["fitness"]["value"] == 0.3  # the lower rung is kept
+        assert climbed.metrics["rungs"]["smoke"]["seeds"][0]["metrics"]["proxies"]["grad_norm"] > 0
+        assert "smoke" in lab.archive.get_experiment("e0001").metrics["rungs"]
+        climb(lab, "e0002", evaluate)
+        assert len(ran) == 2  # recorded rungs are not run again
+        report = yardstick_report(lab.archive.experiments(run=RUN), "cpu", ["smoke"])
+        assert report["rungs"]["cpu -> smoke"]["candidates"] == 2  # the baseline ran on both too
+        assert any("ladder" == e.kind and "rung smoke" in e.message for e in lab.archive.events(run=RUN))
+
+
+@pytest.mark.slow  # four sandboxed smoke evaluations
+def test_a_suite_run_scores_every_task_against_the_baseline_and_the_ceiling(tmp_path: Path):
+    from agents.config import SearchConfig
+    from agents.scoring import score_experiment
+    team = Team(OfflineResearcher(), OfflineCoder(), OfflineAnalyst(), OfflineAnalyst(), BASELINE_NAME)
+    with lab_in(tmp_path, team, RUN) as lab:
+        lab.config = lab.config.model_copy(update={
+            "budget": "smoke", "search": SearchConfig(cascade_seeds=0),
+            "yardstick": YardstickConfig(tasks=["mqar", "bytelm"], efficiency_weight=0.0)})
+        baseline = lab.archive.get_experiment("e0001")
+        scored = score_experiment(lab, baseline, lambda seed, task=None: run_evaluation(lab, baseline, seed, task=task))
+        assert [r.task for r in scored.results] == ["mqar", "bytelm"] and scored.fitness.value == 0.0
+        lab.update("e0001", metrics=scored.metrics, fitness=scored.fitness)
+        ceiling = lab.archive.add_experiment(Experiment(id="e0002", run=RUN, name="softmax_attention",
+                                                        proposer="reference", stage=Stage.APPROVED))
+        scored = score_experiment(lab, ceiling, lambda seed, task=None: run_evaluation(lab, ceiling, seed, task=task))
+        mine = scored.metrics["suite"]["seeds"][0]["results"]
+        base = lab.archive.get_experiment("e0001").metrics["suite"]["seeds"][0]["results"]
+        # the ceiling scores 1 on a task, or less where its lead is below the minimum gap (as at smoke)
+        expected = {t: task_score(t, mine[t]["metrics"], base[t]["metrics"], mine[t]["metrics"]) for t in mine}
+        assert all(0 < v <= 1 for v in expected.values())
+        assert scored.fitness.value == pytest.approx(sum(expected.values()) / 2)
+        assert scored.fitness.components["task:bytelm"] == pytest.approx(expected["bytelm"])
