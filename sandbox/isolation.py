@@ -63,6 +63,16 @@ FALLBACK_GAPS = (
     "no process isolation: a job sees every process, can read the environment of those of the same user "
     "(/proc/PID/environ, including the orchestrator's API keys) and can signal them",
 )
+# The same gaps where the worker's seccomp filter works here: what it and the runtime guard narrow down.
+FALLBACK_GAPS_WITH_SECCOMP = (
+    "no network namespace: the worker's seccomp filter refuses network sockets once the worker is armed, "
+    "before candidate code loads",
+    "no filesystem isolation: the worker's runtime guard refuses writes, and reads outside the Python "
+    "installation and the project, once armed; a job that is not the worker can read and write what the "
+    "orchestrator's user can",
+    "no process isolation: a job sees every process; the seccomp filter refuses signals to them and the "
+    "runtime guard refuses reading /proc/PID/environ, once armed",
+)
 NO_CGROUP_GAPS = (
     "no whole-tree memory limit: RLIMIT_AS caps each process, not the sum over its children",
     "no fork-bomb guard for root (root ignores RLIMIT_NPROC)",
@@ -148,12 +158,14 @@ class Isolation:
 
     def report(self) -> IsolationReport:
         layers, missing, notes = [], [], []
+        every_layer = self.every_layer()
+        seccomp_active = any(layer.name == "seccomp syscall filter" and layer.active for layer in every_layer)
         if self.bwrap.program:
             layers.append("bubblewrap")
         else:
             missing.append("bubblewrap")
             notes.append(f"bubblewrap: {self.bwrap.problem}")
-            notes.extend(FALLBACK_GAPS)
+            notes.extend(FALLBACK_GAPS_WITH_SECCOMP if seccomp_active else FALLBACK_GAPS)
         for controller, parent in (("pids", self.cgroups.pids), ("memory", self.cgroups.memory)):
             (layers if parent else missing).append(f"cgroup-{controller}")
         notes.extend(f"cgroups: {problem}" for problem in self.cgroups.problems)
@@ -162,8 +174,7 @@ class Isolation:
         layers += ["rlimits", "own-session", "env-allowlist"]
         strong_layers = int(bool(self.bwrap.program)) + int(self.cgroups.available)
         level = ("weak", "partial", "strong")[strong_layers]
-        return IsolationReport(level=level, layers=layers, missing=missing, notes=notes,
-                               every_layer=self.every_layer())
+        return IsolationReport(level=level, layers=layers, missing=missing, notes=notes, every_layer=every_layer)
 
     def every_layer(self) -> list[LayerStatus]:
         """Every layer, from the static screen to the rlimits, active or not, and why. Probes seccomp."""

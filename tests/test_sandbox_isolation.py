@@ -31,7 +31,9 @@ def test_report_of_the_forced_fallback_lists_what_it_does_not_cover():
     assert report.missing == ["bubblewrap", "cgroup-pids", "cgroup-memory"]
     assert "rlimits" in report.layers and "env-allowlist" in report.layers
     notes = " ".join(report.notes)
-    for gap in ("no network isolation", "no filesystem isolation", "no fork-bomb guard", "turned off by the policy"):
+    seccomp = next(layer for layer in report.every_layer if layer.name == "seccomp syscall filter")
+    network = "the worker's seccomp filter refuses network sockets" if seccomp.active else "no network isolation"
+    for gap in (network, "no filesystem isolation", "no fork-bomb guard", "turned off by the policy"):
         assert gap in notes
 
 
