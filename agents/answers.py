@@ -1,19 +1,17 @@
-"""What the LLM roles answer: typed models validated from their JSON, and pure functions over them.
+"""What the JSON roles (researcher, analyst, judge) answer: typed models validated from their
+JSON, and pure functions over them. The coder answers in plain text (agents.llm.code_blocks).
 
 Models ignore extra fields and coerce harmless variations (a list given as one string,
-a score as 7.0, code wrapped in a Markdown fence) so that only real mistakes cost a retry.
+a score as 7.0) so that only real mistakes cost a retry.
 """
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-
-from agents.edits import Edit, EditError, apply_edits
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 NAME_MAX_CHARS = 48
-FENCE = re.compile(r"^\s*```[\w+-]*[ \t]*\n(.*?)\n?```\s*$", re.DOTALL)
 
 
 class LenientAnswer(BaseModel):
@@ -35,42 +33,6 @@ class Proposal(LenientAnswer):
         if not slug:
             raise ValueError("name must contain letters or digits, e.g. 'gated-decay-conv'")
         return slug
-
-
-class CandidateCode(LenientAnswer):
-    """The coder's answer: a complete candidate file, or search/replace edits of a base file."""
-
-    mode: Literal["full", "edit"]
-    code: str = ""
-    edits: list[Edit] = Field(default_factory=list)
-
-    @field_validator("code")
-    @classmethod
-    def _unfence(cls, value: str) -> str:
-        fenced = FENCE.match(value)
-        return fenced.group(1) if fenced else value
-
-    @model_validator(mode="after")
-    def _content_for_mode(self) -> "CandidateCode":
-        if self.mode == "full" and not self.code.strip():
-            raise ValueError('mode "full" needs the complete file in "code"')
-        if self.mode == "edit" and not self.edits:
-            raise ValueError('mode "edit" needs a non-empty "edits" list of {"search": ..., "replace": ...}')
-        return self
-
-    def apply_to(self, base_code: str | None) -> str:
-        """The resulting candidate file; `base_code` is the file the edits refer to."""
-        if self.mode == "full":
-            return self.code
-        if not base_code:
-            raise EditError('edits need a base file, and there is none: answer mode "full" with the complete file')
-        return apply_edits(base_code, self.edits)
-
-
-def python_fence_as_full_file(text: str) -> dict[str, Any] | None:
-    """Salvage a coder answer that ignored the JSON format but gave exactly one Python block."""
-    blocks = re.findall(r"```(?:python|py)[ \t]*\n(.*?)```", text, re.DOTALL)
-    return {"mode": "full", "code": blocks[0]} if len(blocks) == 1 else None
 
 
 class Analysis(LenientAnswer):

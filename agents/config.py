@@ -10,10 +10,10 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from agents.answers import JudgeWeights
-from agents.llm_config import LLMConfig
+from agents.llm.config import LLMConfig
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -21,7 +21,7 @@ NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 class SearchConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    strategy: Literal["uct", "qd", "mixed"] = "mixed"   # parent sampling; "mixed" alternates UCT and quality-diversity
+    strategy: Literal["uct", "qd", "mixed", "pareto"] = "mixed"  # parent sampling; "mixed" alternates UCT and QD; "pareto": the quality-cost front
     references: Literal["all", "baseline"] = "all"      # which references seed a new archive (all are evaluated first)
     novelty_threshold: float = Field(0.92, ge=0.0, le=1.0)  # motivation cosine similarity above this is "too close"
     novelty_tries: int = Field(3, ge=1)                 # researcher re-proposals before the experiment fails
@@ -29,6 +29,40 @@ class SearchConfig(BaseModel):
     cascade_seeds: int = Field(1, ge=0)                 # extra seeds for a candidate that beats the best so far
     insights: int = Field(4, ge=0)                      # insights retrieved for each proposal
     judge: JudgeWeights | None = None                   # LLM runs: the judge's novelty/complexity weights; None = off
+
+
+class Rung(BaseModel):
+    """A rung of the ladder above the run's budget: a larger budget, more seeds."""
+    model_config = ConfigDict(extra="forbid")
+
+    budget: str                          # e.g. "gpu": longer training and a larger model
+    seeds: int = Field(3, ge=1)          # seeds at this rung (the baseline runs as many)
+    promote_fraction: float = Field(0.25, gt=0.0, le=1.0)  # share of the rung below that climbs here
+
+
+class YardstickConfig(BaseModel):
+    """How candidates are judged (docs/yardstick.md). One task stays the default until the many-core
+    tuning (bench/bench_yardstick.py) shows the suite ranks the references well across seeds."""
+    model_config = ConfigDict(extra="forbid")
+
+    tasks: list[str] = Field(default_factory=list)  # suite fitness over these tasks, e.g. ["mqar", "bytelm"]; empty: the run's task alone
+    task_weights: dict[str, float] = Field(default_factory=dict)  # weight of each task's normalised score; missing: 1.0
+    quality_weight: float = Field(1.0, ge=0.0)      # suite: weight of the tasks' mean score (0 baseline, 1 ceiling)
+    efficiency_weight: float = Field(0.1, ge=0.0)   # suite: weight of the mean log2 speed-up over the baseline (0.1: twice as fast is worth a tenth of the gap to attention)
+    ladder: list[Rung] = Field(default_factory=list)  # rungs above the run's budget, in order; empty: one rung
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "YardstickConfig":
+        unknown = sorted(set(self.tasks) - {"mqar", "bytelm"})
+        if unknown:
+            raise ValueError(f"yardstick.tasks: unknown task(s) {unknown}; known: mqar, bytelm")
+        stray = sorted(set(self.task_weights) - set(self.tasks))
+        if stray:
+            raise ValueError(f"yardstick.task_weights names {stray}, which are not in yardstick.tasks {self.tasks}")
+        if self.tasks and self.ladder:
+            raise ValueError("yardstick: a ladder over a suite of tasks is not supported yet; "
+                             "drop yardstick.ladder or yardstick.tasks")
+        return self
 
 
 class RunConfig(BaseModel):
@@ -42,11 +76,14 @@ class RunConfig(BaseModel):
     workers: int = Field(2, ge=1)        # experiments in flight at once
     devices: list[str] = Field(default_factory=list)  # device slots; empty: one "cpu" slot per worker
     ray: str | None = None               # evaluate on Ray: "local" starts one here, else a cluster address
+    ray_tries: int = Field(3, ge=1)      # Ray: tries of an evaluation that a lost node, worker or object store cut short
+    ray_reconnect_s: float = Field(60.0, ge=5.0)  # Ray: how long the cluster may stay unreachable before the run stops (resumable)
     seed: int = 0                        # seeds parent sampling, the offline researcher and training
     review: bool = False                 # true: every candidate waits for `archlab review` before training
     data: Path | None = None             # bytelm: a user's corpus
     embedder: str = "local"              # "local" (packaged MiniLM) or a litellm embedding model
     search: SearchConfig = Field(default_factory=SearchConfig)  # the [search] table
+    yardstick: YardstickConfig = Field(default_factory=YardstickConfig)  # the [yardstick] table: suite, ladder
     llm: LLMConfig | None = None         # None: the offline researcher
 
     @field_validator("name")

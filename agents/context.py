@@ -64,11 +64,12 @@ class InsightBrief(Brief):
     title: str
     text: str
     source: str = ""
+    experiment_id: str | None = None  # the experiment it was learned from (its age, when a prompt is trimmed)
 
     @classmethod
     def from_insight(cls, insight: Insight, max_chars: int = INSIGHT_SNIPPET_CHARS) -> "InsightBrief":
         text = insight.text if len(insight.text) <= max_chars else insight.text[:max_chars].rstrip() + " ..."
-        return cls(title=insight.title, text=text, source=insight.source)
+        return cls(title=insight.title, text=text, source=insight.source, experiment_id=insight.experiment_id)
 
 
 class Neighbour(Brief):

@@ -19,11 +19,12 @@ from agents.lab import Lab
 from agents.review import pending_decision
 from agents.steps import fail
 from agents.stopping import StopRequested
-from agents.llm_config import BudgetExhausted
+from agents.llm.errors import BudgetExhausted
 from agents.offline.search import reference_genomes
 from evaluator.references import get_reference
 from knowledge.novelty import code_hash, structure_hash
 from knowledge.records import Experiment, Stage
+from sandbox.ray_faults import EvaluationLost
 
 POLL_SECONDS = 1.0
 
@@ -100,9 +101,14 @@ class Driver:
         if baseline.finished and baseline.status != "ok":
             raise BaselineFailed(f"the baseline {baseline.name} failed here: {baseline.status}: {baseline.reason}")
         references = {e.id for e in self.lab.archive.experiments(run=self.lab.run) if e.proposer == "reference"}
+        if self.lab.config.yardstick.tasks:  # a suite is scaled by the ceiling: measure it before anything else
+            self._drive(only={e.id for e in self.lab.archive.experiments(run=self.lab.run)
+                              if e.proposer == "reference" and e.name == self.lab.team.task_ceiling})
         self._drive(only=references)  # the whole seed archive is known before the first proposal
         self._started, self._done_at_start = time.monotonic(), None  # the ETA counts proposals only
         self._drive(only=None)
+        lost_link = getattr(self.lab.executor, "lost_connection", "")  # a Ray cluster that stayed unreachable
+        self._stopped = self._stopped or lost_link
         return self.progress("stopped" if self._stopped else "finished")
 
     def _drive(self, only: set[str] | None) -> None:
@@ -159,7 +165,10 @@ class Driver:
             self._stopped = f"LLM budget exhausted: {error}"
             lab.log(exp_id, "budget", self._stopped)
             lab.stop.set()
-        except Exception as error:  # a bug or an infrastructure failure: record it, the run goes on
+        except EvaluationLost as lost:  # the cluster lost it on every try: that is all there is to record
+            fail(lab, exp_id, lost.reason, status=lost.status)
+            return
+        except Exception as error:  # a bug: record it, the run goes on
             fail(lab, exp_id, f"internal error: {type(error).__name__}: {error}", traceback=traceback.format_exc()[-4000:])
             return
         stuck = lab.archive.get_experiment(exp_id)

@@ -14,9 +14,8 @@ from langgraph.types import interrupt
 
 from agents.lab import Lab
 from agents.review import ReviewDecision, apply_review, pending_decision
-from agents.llm_config import LLMCallFailed, StructuredOutputError
+from agents.llm.errors import LLMCallFailed, StructuredOutputError
 from agents.steps import analyze_step, code_step, evaluate_step, fail, propose_step
-from agents.team import CoderGaveUp
 from knowledge.records import Stage
 
 NODES = ("propose", "code", "review", "evaluate", "analyze")
@@ -27,7 +26,7 @@ class ExperimentState(TypedDict):
 
 
 # An agent's failure ends the experiment with a reason; anything else is the driver's to record.
-AGENT_FAILURES = (StructuredOutputError, LLMCallFailed, CoderGaveUp)
+AGENT_FAILURES = (StructuredOutputError, LLMCallFailed)
 
 
 def _node(lab: Lab, name: str, step: Callable[[Lab, str], None]):

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 from agents.config import RunConfig
 from agents.stopping import StopRequested
 from agents.team import Team
-from evaluator.evaluate import evaluate
+from evaluator.remote import evaluate_on_node, node_out_dir
+from evaluator.progress import LatestProgress
 from evaluator.records import EvalResult
 from knowledge.archive import Archive
 from knowledge.records import Event, Experiment
@@ -34,7 +35,11 @@ class Lab:
     # Experiments run in parallel threads: checking that a genome or a code hash is new and
     # recording it must be one step, or two experiments can both claim the same one.
     claims: threading.Lock = field(default_factory=threading.Lock)
+    # The baseline's evaluation at a rung of the ladder is shared: the first climber runs it, others wait.
+    ladder_lock: threading.Lock = field(default_factory=threading.Lock)
     replay: "ReplaySource | None" = None  # a replay: LLM answers and review decisions come from another run
+    # The worker's last progress event of each experiment in training, for the live view ("step n/N").
+    training: LatestProgress = field(default_factory=LatestProgress)
 
     def experiment_dir(self, experiment_id: str) -> Path:
         path = self.run_dir / "experiments" / experiment_id
@@ -50,16 +55,33 @@ class Lab:
     def log(self, experiment_id: str | None, kind: str, message: str, **data) -> None:
         self.archive.log_event(Event(run=self.run, kind=kind, message=message, experiment_id=experiment_id, data=data))
 
-    def evaluate(self, target: Path | str, budget: str, seed: int, out_dir: Path) -> EvalResult:
+    def evaluate(self, target: Path | str, budget: str, seed: int, out_dir: Path,
+                 experiment_id: str | None = None, task: str | None = None) -> EvalResult:
         """One sandboxed evaluation wherever the executor places it; abandoned (StopRequested),
-        not recorded, if the run stops meanwhile."""
+        not recorded, if the run stops meanwhile. `task`: one of a suite's tasks (default the run's).
+        With `experiment_id`, its progress is kept in
+        `training` while it runs (where the executor streams progress: not from a Ray node)."""
         self.check_stop()
-        work = functools.partial(evaluate, target, task=self.config.task, budget=budget, seed=seed, out_dir=out_dir,
+        source = Path(target).read_text(encoding="utf-8") if Path(target).is_file() else None  # a node may lack the file
+        work = functools.partial(evaluate_on_node, source, target, task=task or self.config.task, budget=budget, seed=seed, out_dir=out_dir,
                                  data=self.config.data, threads=self.config.threads_per_worker)
+        on_progress = functools.partial(self.training.note, experiment_id) if experiment_id else None
         try:
-            return self.executor.submit(work, stop=self.stop).result()
+            notify = functools.partial(self._cluster_note, experiment_id, out_dir)
+            return self.executor.submit(work, stop=self.stop, on_progress=on_progress, notify=notify).result()
         except WorkCancelled as cancelled:
             raise StopRequested("the run is stopping; the evaluation restarts on resume") from cancelled
+        finally:
+            if experiment_id:
+                self.training.clear(experiment_id)
+
+    def _cluster_note(self, experiment_id: str | None, out_dir: Path, kind: str, message: str, data: dict) -> None:
+        """What a cluster did to an evaluation (a lost try, the node that ran it), as an event: files the
+        evaluation left (eval.json, the worker's logs) are on that node, which the event names."""
+        if kind == "placement":
+            message = (f"{message}; its eval.json and logs stay there, in {out_dir} "
+                       f"(or {node_out_dir(out_dir)} where that path cannot be made)")
+        self.log(experiment_id, kind, message, out_dir=str(out_dir), **data)
 
     def check_stop(self) -> None:
         if self.stop.is_set():

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 REPLAY_FILE = "replay.json"  # in a replay's run directory: which run it replays
 DIVERGENCE = "replay_divergence"
-ABANDONED_PREFIX = "abandoned:"  # agents.llm.ABANDONED (not imported: that would import litellm)
+ABANDONED_PREFIX = "abandoned:"  # agents.llm.client.ABANDONED (not imported: that would import litellm)
 
 
 class ReplayOrigin(BaseModel):

@@ -15,6 +15,7 @@ from evaluator.records import EvalResult
 from knowledge.records import Experiment, Fitness
 
 from agents.lab import Lab
+from agents.suite_scoring import score_suite
 
 
 @dataclass
@@ -50,7 +51,10 @@ def relative_fitness(task: str, own: list[dict[str, Any]], base: list[dict[str, 
     return Fitness(value=mean - base_mean, stderr=math.hypot(stderr, base_stderr), seeds=len(own), flagged=flag)
 
 
-def score_experiment(lab: Lab, exp: Experiment, evaluate_seed: Callable[[int], EvalResult]) -> Scored:
+def score_experiment(lab: Lab, exp: Experiment, evaluate_seed: Callable[..., EvalResult]) -> Scored:
+    """`evaluate_seed(seed)` runs the run's task; `evaluate_seed(seed, task)` one of a suite's."""
+    if lab.config.yardstick.tasks:
+        return Scored(*score_suite(lab, exp, evaluate_seed, _best_fitness(lab)))
     task = lab.config.task
     is_baseline = exp.proposer == "reference" and exp.name == lab.team.task_baseline
     baseline = None if is_baseline else lab.baseline()

@@ -19,7 +19,7 @@ from knowledge.cognition import index_cognition_base
 from knowledge.embeddings import make_embedder
 from knowledge.records import Event
 from knowledge.vectors import VectorStore
-from sandbox.executors import Executor, LocalPool
+from sandbox.executors import Executor, LocalPool, Notify
 
 CHECKPOINT_FILE = "checkpoints.sqlite"
 KNOWLEDGE_HOME = "_knowledge"  # <runs>/_knowledge: notes added outside any run
@@ -50,7 +50,8 @@ def open_session(config: RunConfig, run_dir: Path) -> Iterator[tuple[Lab, object
         stop = threading.Event()
         replay = ReplaySource.open(run_dir) if (run_dir / REPLAY_FILE).is_file() else None
         team = make_team(config, archive, run, stop, replay)
-        executor = make_executor(config)
+        executor = make_executor(config, stop, lambda kind, message, data: archive.log_event(
+            Event(run=run, kind=kind, message=message, data=data)))
         lab = Lab(config=config, run=run, run_dir=run_dir, archive=archive, store=store, team=team,
                   executor=executor, stop=stop, replay=replay)
         archive.log_event(Event(run=run, kind="session", message="session opened",
@@ -63,11 +64,13 @@ def open_session(config: RunConfig, run_dir: Path) -> Iterator[tuple[Lab, object
         archive.close()
 
 
-def make_executor(config: RunConfig) -> Executor:
-    """This machine's device slots, or a Ray cluster ("local": one started here) when `ray` is set."""
+def make_executor(config: RunConfig, stop: threading.Event | None = None, notify: Notify | None = None) -> Executor:
+    """This machine's device slots, or a Ray cluster ("local": one started here) when `ray` is set.
+    On Ray, `stop` is set if the cluster stays unreachable; `notify(kind, message, data)` hears why."""
     if config.ray is None:
         return LocalPool(config.device_slots)
     from sandbox.executors import RayExecutor  # ray is optional: `pip install 'archlab[cluster]'`
 
     address = None if config.ray == "local" else config.ray
-    return RayExecutor(config.ray_device_kind, capacity=config.workers, address=address)
+    return RayExecutor(config.ray_device_kind, capacity=config.workers, address=address, tries=config.ray_tries,
+                       reconnect_s=config.ray_reconnect_s, stop=stop, notify=notify)

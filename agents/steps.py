@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from agents.candidate_checks import check_candidate
+from agents.ladder import climb
 from agents.lab import Lab
 from agents.parents import choose_parent_and_references
 from agents.provenance import provenance
@@ -102,13 +103,16 @@ def code_step(lab: Lab, exp_id: str) -> None:
     lab.log(exp_id, "stage", "coded")
 
 
-def run_evaluation(lab: Lab, exp: Experiment, seed: int) -> EvalResult:
+def run_evaluation(lab: Lab, exp: Experiment, seed: int, budget: str | None = None,
+                   task: str | None = None) -> EvalResult:
     """One sandboxed evaluation on a free device slot; abandoned (not recorded) if the run stops.
-    A reference is evaluated by name, so the evaluator knows which one is the quadratic ceiling."""
+    A reference is evaluated by name, so the evaluator knows which one is the quadratic ceiling.
+    `budget`: a rung of the ladder (agents.ladder), `task`: one of a suite's; None: the run's."""
     path = lab.experiment_dir(exp.id) / "candidate.py"
     path.write_text(exp.code)  # always from the archive: a kill -9 may have left a half-written file
     target = exp.name if exp.proposer == "reference" else path
-    return lab.evaluate(target, lab.config.budget, seed, lab.experiment_dir(exp.id) / f"eval-seed{seed}")
+    folder = "eval-" + "".join(f"{part}-" for part in (task, budget) if part) + f"seed{seed}"
+    return lab.evaluate(target, budget or lab.config.budget, seed, lab.experiment_dir(exp.id) / folder, exp.id, task)
 
 
 def evaluate_step(lab: Lab, exp_id: str) -> None:
@@ -116,7 +120,7 @@ def evaluate_step(lab: Lab, exp_id: str) -> None:
     if exp.stage is not Stage.APPROVED:
         return
     started = time.monotonic()
-    results = score_experiment(lab, exp, lambda seed: run_evaluation(lab, exp, seed))
+    results = score_experiment(lab, exp, lambda seed, task=None: run_evaluation(lab, exp, seed, task=task))
     first = results.results[0]
     exp = lab.archive.get_experiment(exp_id)
     timings = _add_timing(exp, "evaluate", time.monotonic() - started)
@@ -135,6 +139,8 @@ def analyze_step(lab: Lab, exp_id: str) -> None:
     exp = lab.archive.get_experiment(exp_id)
     if exp.stage is not Stage.EVALUATED:
         return
+    climb(lab, exp_id, run_evaluation)  # idempotent: rungs already recorded are not run again
+    exp = lab.archive.get_experiment(exp_id)
     started = time.monotonic()
     parent = lab.archive.get_experiment(exp.parent_id) if exp.parent_id else None
     siblings = [e for e in lab.archive.experiments(run=lab.run)

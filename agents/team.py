@@ -26,10 +26,6 @@ class ProposalDraft:
     reference_ids: list[str] | None = None
 
 
-class CoderGaveUp(Exception):
-    """The coder could not produce a file at all (e.g. its edits never applied)."""
-
-
 class Researcher(Protocol):
     uses_novelty_gate: bool
 

@@ -24,20 +24,21 @@ def make_team(config: RunConfig, archive: Archive, run: str, stop: threading.Eve
     if config.llm is None:
         return Team(OfflineResearcher(), OfflineCoder(), OfflineAnalyst(), OfflineAnalyst(), task.baseline, task.ceiling)
 
-    from agents.llm import LLMClient
+    from agents.llm.client import LLMClient
     from agents.roles import Roles
-    from agents.team_llm import LLMAnalyst, LLMCoder, LLMResearcher
+    from agents.team_llm import LLMAnalyst, LLMCoder, LLMResearcher, settle_history
 
     spend = archive.spend(run)  # a resumed run keeps counting against the same budget
     if replay is not None:
-        from agents.llm_replay import ReplayClient
+        from agents.llm.replay import ReplayClient
 
         client: LLMClient = ReplayClient(config.llm, archive, run, replay, spent_usd=spend.usd, calls=spend.calls,
-                                         stop=stop)
+                                         stop=stop, seed=config.seed)
     else:
         client = LLMClient(config.llm, archive.record_llm_call, run, spent_usd=spend.usd, calls=spend.calls,
-                           stop=stop)
+                           stop=stop, seed=config.seed)
     roles = Roles(client)
+    settle_history(roles, archive, run)  # a resumed run's model choices start from what it learned
     brief = TaskBrief(name=task.name, family="mixer", description=task.description, contract=contract_text())
-    return Team(LLMResearcher(roles, brief, proposer=f"llm:{config.llm.model_for('researcher')}"),
-                LLMCoder(roles, brief), LLMAnalyst(roles, brief), OfflineAnalyst(), task.baseline, task.ceiling)
+    return Team(LLMResearcher(roles, brief), LLMCoder(roles, brief), LLMAnalyst(roles, brief), OfflineAnalyst(),
+                task.baseline, task.ceiling)

@@ -7,10 +7,12 @@ from typing import TYPE_CHECKING, Any
 from agents.answers import Proposal, judge_weight
 from agents.context import (AnalystContext, CheckFailure, CoderContext, ExperimentBrief, InsightBrief,
                             JudgeContext, RejectedMotivation, RepairContext, ResearcherContext, TaskBrief, code_diff)
-from agents.edits import EditError
+from agents.llm.bandit import fitness_gain
+from agents.llm.code_answer import WrittenCode
 from agents.roles import Roles
-from agents.team import CoderGaveUp, ProposalDraft
-from knowledge.records import Experiment
+from agents.team import ProposalDraft
+from knowledge.archive import Archive
+from knowledge.records import Experiment, Stage
 
 if TYPE_CHECKING:
     from agents.lab import Lab
@@ -28,7 +30,6 @@ def _proposal(exp: Experiment) -> Proposal:
 class LLMResearcher:
     roles: Roles
     task: TaskBrief
-    proposer: str
     uses_novelty_gate: bool = True
 
     def propose(self, lab: "Lab", exp: Experiment, parent: Experiment, references: list[Experiment],
@@ -41,7 +42,8 @@ class LLMResearcher:
             idea="\n".join(ideas) or None,
         )
         answer = self.roles.propose(context, experiment_id=exp.id)
-        return ProposalDraft(name=answer.name, motivation=answer.motivation, plan=answer.plan, proposer=self.proposer)
+        model = self.roles.client.choose("researcher", exp.id).model  # the model that answered (kept per experiment)
+        return ProposalDraft(name=answer.name, motivation=answer.motivation, plan=answer.plan, proposer=f"llm:{model}")
 
 
 @dataclass
@@ -51,25 +53,22 @@ class LLMCoder:
     needs_smoke_checks: bool = True
 
     def write(self, lab: "Lab", exp: Experiment, parent: Experiment | None) -> str:
-        answer = self.roles.write_code(CoderContext(task=self.task, proposal=_proposal(exp), parent=_brief(parent)),
-                                       experiment_id=exp.id)
-        base = parent.code if parent else ""
-        try:
-            return answer.apply_to(base)
-        except EditError as error:  # one repair round to fix the edit, then give up
-            repaired = self.repair(lab, exp, base, CheckFailure(check="apply edits", reason=str(error)), attempt=1)
-            if repaired is None:
-                raise CoderGaveUp(f"the coder's edits did not apply to the parent: {error}") from error
-            return repaired
+        written = self.roles.write_code(CoderContext(task=self.task, proposal=_proposal(exp), parent=_brief(parent)),
+                                        experiment_id=exp.id)
+        return _logged(lab, exp, written, "written")
 
     def repair(self, lab: "Lab", exp: Experiment, code: str, failure: CheckFailure, attempt: int) -> str | None:
         context = RepairContext(task=self.task, proposal=_proposal(exp), code=code, failure=failure,
                                 attempt=attempt, max_attempts=max(1, lab.config.search.repair_tries))
-        answer = self.roles.repair(context, experiment_id=exp.id)
-        try:
-            return answer.apply_to(code)
-        except EditError:
-            return None
+        return _logged(lab, exp, self.roles.repair(context, experiment_id=exp.id), f"repair {attempt}")
+
+
+def _logged(lab: "Lab", exp: Experiment, written: WrittenCode, what: str) -> str:
+    """The code; how the answer was read (whole file or edits, near-misses tolerated) goes to the log."""
+    notes = "; ".join(written.notes)
+    lab.log(exp.id, "coder", f"{what}: {'edits applied' if written.mode == 'edit' else 'whole file'}"
+                             f"{': ' + notes if notes else ''}", mode=written.mode, notes=list(written.notes))
+    return written.code
 
 
 @dataclass
@@ -79,6 +78,7 @@ class LLMAnalyst:
 
     def analyze(self, lab: "Lab", exp: Experiment, parent: Experiment | None, siblings: list[Experiment],
                 baseline: Experiment | None) -> dict[str, Any]:
+        settle_models(self.roles, lab.archive, exp, parent)
         context = AnalystContext(
             task=self.task, experiment=_brief(exp), diff=code_diff(parent.code, exp.code) if parent else "",
             parent=_brief(parent), siblings=[_brief(s) for s in siblings[:4]], baseline=_brief(baseline),
@@ -91,3 +91,19 @@ class LLMAnalyst:
                                       experiment_id=exp.id)
             analysis["judge"] = {**scores.model_dump(), "weight": judge_weight(scores, weights)}
         return analysis
+
+
+def settle_models(roles: Roles, archive: Archive, exp: Experiment, parent: Experiment | None) -> None:
+    """Credit the experiment's fitness gain over its parent, and what its proposal and code
+    cost, to the models that made them (the bandit's outcome)."""
+    gain = fitness_gain(exp.fitness.value if exp.fitness else None,
+                        parent.fitness.value if parent is not None and parent.fitness else None)
+    roles.client.models.settle(exp.id, gain, archive.llm_calls(experiment_id=exp.id))
+
+
+def settle_history(roles: Roles, archive: Archive, run: str) -> None:
+    """On resume: the outcomes of the run's analysed LLM experiments, as if observed again."""
+    experiments = {e.id: e for e in archive.experiments(run=run)}
+    for exp in experiments.values():
+        if exp.stage is Stage.ANALYZED and exp.proposer.startswith("llm:"):
+            settle_models(roles, archive, exp, experiments.get(exp.parent_id or ""))

@@ -40,17 +40,22 @@ SECTIONS = (
     ("", "RunConfig", "The run: task, budget, how many proposals, where and how they are evaluated."),
     ("search", "SearchConfig", "How parents are chosen and how much each proposal may be retried."),
     ("search.judge", "JudgeWeights", "LLM runs only: the judge's weights (absent: no judge)."),
+    ("yardstick", "YardstickConfig", "How candidates are judged: a suite of tasks with efficiency, or a ladder of "
+     "budgets (docs/yardstick.md)."),
+    ("yardstick.ladder", "Rung", "Each rung above the run's budget, in order (`[[yardstick.ladder]]`)."),
     ("llm", "LLMConfig", "Absent: the offline researcher. Present: every role is a language model through litellm."),
+    ("llm.bandit", "BanditConfig", "How a role with several models (`llm.model_weights`) chooses among them."),
     ("llm.prices.\"MODEL\"", "ModelPrice", "Dollars per million tokens for a model litellm has no price for."),
 )
 
 
 def _models() -> dict[str, type[BaseModel]]:
     from agents.answers import JudgeWeights
-    from agents.config import RunConfig, SearchConfig
-    from agents.llm_config import LLMConfig, ModelPrice
+    from agents.config import Rung, RunConfig, SearchConfig, YardstickConfig
+    from agents.llm.config import BanditConfig, LLMConfig, ModelPrice
 
-    return {m.__name__: m for m in (RunConfig, SearchConfig, JudgeWeights, LLMConfig, ModelPrice)}
+    return {m.__name__: m for m in (RunConfig, SearchConfig, JudgeWeights, YardstickConfig, Rung, LLMConfig,
+                                    BanditConfig, ModelPrice)}
 
 
 def source_comments(model: type[BaseModel]) -> dict[str, str]:

@@ -15,7 +15,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -28,6 +28,7 @@ from knowledge.schema import check_readable, migrate
 ARCHIVE_FILE = "archive.sqlite"
 SQLITE_SUFFIXES = (".sqlite", ".sqlite3", ".db")
 BUSY_TIMEOUT_MS = 60_000
+_IDS_PER_QUERY = 500  # bound parameters per IN (...) query, well under SQLite's limit
 
 
 class ExperimentNotFoundError(KeyError):
@@ -223,6 +224,26 @@ class Archive:
         where, params = _filters(run=run, stage=Stage(stage).value if stage else None, status=status)
         found = self._read(f"SELECT * FROM experiments{where} ORDER BY rowid", params)
         return [rows.experiment_from_row(row) for row in found]
+
+    def experiments_changed(self, run: str, known: Mapping[str, float]) -> tuple[list[str], list[Experiment]]:
+        """For a reader that keeps decoded experiments in memory: every id of `run` in creation
+        order, and the full records of only those that are new or whose `updated_at` differs from
+        `known` (id -> updated_at of the records it holds). Every write to an experiment sets its
+        `updated_at`, so the rest are unchanged; the scan reads no JSON, and both reads see one
+        state of the file (one read transaction), so nothing written in between is half seen."""
+        conn = self._connection()
+        conn.execute("BEGIN")
+        try:
+            found = conn.execute("SELECT id, updated_at FROM experiments WHERE run=? ORDER BY rowid", (run,)).fetchall()
+            stale = [exp_id for exp_id, updated_at in found if known.get(exp_id) != updated_at]
+            changed: list[Experiment] = []
+            for start in range(0, len(stale), _IDS_PER_QUERY):
+                chunk = stale[start:start + _IDS_PER_QUERY]
+                changed += [rows.experiment_from_row(row) for row in conn.execute(
+                    f"SELECT * FROM experiments WHERE id IN ({', '.join('?' * len(chunk))})", chunk)]
+        finally:
+            conn.execute("COMMIT")
+        return [exp_id for exp_id, _ in found], changed
 
     def briefs(self, run: str | None = None) -> list[ExperimentBrief]:
         """Light records for selection: no code, metrics or text (fast on 100k experiments).

@@ -33,6 +33,9 @@ class Fitness(BaseModel):
     stderr: float = 0.0
     seeds: int = 1
     flagged: str = ""  # non-empty when the result is implausible (e.g. beats the quality ceiling by far)
+    rung: str = ""     # the budget of the ladder's rung this fitness was measured at; "" = the run's budget
+    components: dict[str, float] = Field(default_factory=dict)  # suite fitness: quality, efficiency, task:NAME
+    notes: list[str] = Field(default_factory=list)  # how it was computed where that is not the usual way
 
 
 class Provenance(BaseModel):
@@ -91,6 +94,8 @@ class LLMCall(BaseModel):
     latency_s: float = 0.0
     error: str = ""
     created_at: float = 0.0
+    cached_tokens: int = 0                    # prompt tokens the provider served from its cache (in prompt_tokens)
+    meta: dict[str, Any] = Field(default_factory=dict)  # how the call was made: model choice, prompt trims, finish reason
 
 
 class Event(BaseModel):

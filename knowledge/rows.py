@@ -19,7 +19,7 @@ BRIEF_COLUMNS = ("id", "parent_id", "proposer", "stage", "status", "fitness_valu
                  "fitness_flagged", "structure_hash", "log10_params", "complexity_exponent",
                  "latency_ms", "selection_weight")
 
-LLM_CALL_JSON_FIELDS = ("prompt",)
+LLM_CALL_JSON_FIELDS = ("prompt", "meta")
 LLM_CALL_FIELDS = tuple(LLMCall.model_fields)
 EVENT_JSON_FIELDS = ("data",)
 EVENT_FIELDS = tuple(Event.model_fields)

@@ -133,8 +133,16 @@ def _v4_provenance(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE experiments ADD COLUMN provenance TEXT")
 
 
+def _v5_llm_call_details(conn: sqlite3.Connection) -> None:
+    """Per LLM call: tokens served from the provider's cache, and how the call was made (model
+    choice, prompt trims, finish reason) as JSON; 0 and {} before v5."""
+    conn.execute("ALTER TABLE llm_calls ADD COLUMN cached_tokens INTEGER NOT NULL DEFAULT 0")
+    conn.execute("ALTER TABLE llm_calls ADD COLUMN meta TEXT NOT NULL DEFAULT '{}'")
+
+
 Migration = Callable[[sqlite3.Connection], None]
-MIGRATIONS: tuple[Migration, ...] = (_v1_tables, _v2_selection_columns, _v3_selection_weight, _v4_provenance)
+MIGRATIONS: tuple[Migration, ...] = (_v1_tables, _v2_selection_columns, _v3_selection_weight, _v4_provenance,
+                                 _v5_llm_call_details)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -6,19 +6,23 @@ whole `EvalResult`, so nothing but the result has to travel back from a cluster 
 is the caller's stop event: a local piece of work sees it and kills its sandbox; a Ray task
 cannot share an event, so the executor cancels the task instead (its sandbox dies with it).
 Either way, work that the stop reached ends with `WorkCancelled`: it has no result to record.
+`on_progress`, where given, is passed on as `work(..., on_progress=...)` by executors that run
+work in this process (LocalPool); a cluster node cannot call back into it, so Ray leaves it out.
 """
 from __future__ import annotations
 
 import queue
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any, Callable, Protocol, TypeVar
 
 from sandbox.process_setup import cuda_index
+from sandbox.ray_faults import ConnectionWatch, EvaluationLost, LostAttempt, fault_cause, stretch_ray_reconnect_window
 
 T = TypeVar("T")
 Work = Callable[..., T]  # called as work(device=str, stop=threading.Event | None)
+Notify = Callable[[str, str, dict], None]  # (event kind, message, data): what the cluster did to a piece of work
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CANCEL_POLL_SECONDS = 0.5
 
@@ -30,7 +34,8 @@ class WorkCancelled(Exception):
 class Executor(Protocol):
     capacity: int  # pieces of work that can run at once
 
-    def submit(self, work: Work[T], stop: threading.Event | None = None) -> Future[T]: ...
+    def submit(self, work: Work[T], stop: threading.Event | None = None,
+               on_progress: Callable[[Any], None] | None = None, notify: Notify | None = None) -> Future[T]: ...
 
     def shutdown(self) -> None: ...
 
@@ -50,15 +55,19 @@ class LocalPool:
             self._free.put(slot)
         self._threads = ThreadPoolExecutor(max_workers=len(slots), thread_name_prefix="sandbox-slot")
 
-    def submit(self, work: Work[T], stop: threading.Event | None = None) -> Future[T]:
-        return self._threads.submit(self._run_on_free_slot, work, stop)
+    def submit(self, work: Work[T], stop: threading.Event | None = None,
+               on_progress: Callable[[Any], None] | None = None, notify: Notify | None = None) -> Future[T]:
+        """`notify` is never called: on this machine no node, Ray worker or object store can be lost."""
+        return self._threads.submit(self._run_on_free_slot, work, stop, on_progress)
 
-    def _run_on_free_slot(self, work: Work[T], stop: threading.Event | None) -> T:
+    def _run_on_free_slot(self, work: Work[T], stop: threading.Event | None,
+                          on_progress: Callable[[Any], None] | None) -> T:
         slot = self._free.get()  # one worker thread per slot, so a slot is always free here
         try:
             if stop is not None and stop.is_set():
                 raise WorkCancelled("stopped before it started")
-            outcome = work(device=slot, stop=stop)
+            extra = {"on_progress": on_progress} if on_progress is not None else {}
+            outcome = work(device=slot, stop=stop, **extra)
         finally:
             self._free.put(slot)
         if stop is not None and stop.is_set():
@@ -78,81 +87,150 @@ class RayExecutor:
     back. Connects to `address` (a running cluster, whose nodes need archlab installed or a
     `runtime_env` that ships it) or starts a local Ray whose workers import this checkout.
     `capacity` is how many tasks the caller should keep in flight (Ray queues the rest).
+
+    A try the cluster loses (sandbox.ray_faults) is made again, up to `tries` in all, each loss
+    told to the submission's `notify`; after the last, the work ends with `EvaluationLost`. When the
+    cluster's GCS stays unreachable for `reconnect_s`, the executor gives the link up: the work in
+    flight ends with `WorkCancelled`, `lost_connection` says why, and the run's `stop` is set.
     """
 
     def __init__(self, device_kind: str = "cpu", *, capacity: int = 1, address: str | None = None,
-                 num_cpus: int | None = None, runtime_env: dict | None = None):
+                 num_cpus: int | None = None, runtime_env: dict | None = None, tries: int = 3,
+                 reconnect_s: float = 60.0, stop: threading.Event | None = None, notify: Notify | None = None):
         if device_kind not in ("cpu", "cuda"):
             raise ValueError(f"device_kind must be 'cpu' or 'cuda', got {device_kind!r}")
-        if capacity < 1:
-            raise ValueError(f"capacity must be at least 1, got {capacity}")
+        if capacity < 1 or tries < 1:
+            raise ValueError(f"capacity and tries must be at least 1, got {capacity} and {tries}")
         import ray  # optional dependency: `pip install 'archlab[cluster]'`
 
         self._ray = ray
         self.capacity = capacity
+        self.tries = tries
+        self.lost_connection = ""  # why the link to the cluster was given up, once it was
+        self._stop = stop
+        self._notify = notify or _ignore
         self._closing = threading.Event()
-        self._watchers: list[threading.Thread] = []
-        self._watchers_lock = threading.Lock()  # experiments submit from several threads
+        self._supervisors: list[threading.Thread] = []
+        self._supervisors_lock = threading.Lock()  # experiments submit from several threads
         self._owns_ray = not ray.is_initialized()
         if self._owns_ray:
             if runtime_env is None and address is None:
                 runtime_env = {"env_vars": {"PYTHONPATH": str(PROJECT_ROOT)}}
-            ray.init(address=address, num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
+            stretch_ray_reconnect_window(reconnect_s)
+            # "local" always starts a Ray of our own: None would join whichever cluster this host started last
+            ray.init(address=address or "local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
                      runtime_env=runtime_env)
         resources = {"num_gpus": 1, "num_cpus": 1} if device_kind == "cuda" else {"num_cpus": 1}
         self._remote = ray.remote(max_retries=0, **resources)(_run_on_ray_worker)
+        self._watch = ConnectionWatch(_gcs_address(ray), reconnect_s,
+                                      on_lost=self._give_up_connection, on_back=self._connection_back)
+        self._watch.start()
 
-    def submit(self, work: Work[T], stop: threading.Event | None = None) -> Future[T]:
-        task = self._remote.remote(work)
-        ray_future: Future[Any] = task.future()
-        if stop is None:
-            return ray_future
+    def submit(self, work: Work[T], stop: threading.Event | None = None,
+               on_progress: Callable[[Any], None] | None = None, notify: Notify | None = None) -> Future[T]:
+        """`on_progress` is left out: a node cannot call back into this process."""
         future: Future[T] = Future()
-        cancelled = threading.Event()
-        ray_future.add_done_callback(lambda done: _settle(future, done, cancelled))
-        watcher = threading.Thread(target=self._cancel_on_stop, args=(task, ray_future, stop, cancelled),
-                                   daemon=True, name="ray-cancel-on-stop")
-        watcher.start()
-        with self._watchers_lock:
-            self._watchers = [w for w in self._watchers if w.is_alive()] + [watcher]
+        supervisor = threading.Thread(target=self._supervise, args=(work, stop, notify or _ignore, future),
+                                      daemon=True, name="ray-task")
+        with self._supervisors_lock:
+            self._supervisors = [s for s in self._supervisors if s.is_alive()] + [supervisor]
+        supervisor.start()
         return future
 
-    def _cancel_on_stop(self, task: Any, ray_future: Future[Any], stop: threading.Event,
-                        cancelled: threading.Event) -> None:
-        while not ray_future.done() and not self._closing.is_set():
-            if stop.wait(CANCEL_POLL_SECONDS):
-                cancelled.set()  # before the cancel, so however Ray ends the task it reads as cancelled
-                self._ray.cancel(task, force=True)  # kills the Ray worker; its sandbox dies with it
-                return
+    def _supervise(self, work: Work[T], stop: threading.Event | None, notify: Notify, future: Future[T]) -> None:
+        """Try the work until it returns, raises of its own, is stopped, or the tries run out."""
+        lost: list[LostAttempt] = []
+        try:
+            for attempt in range(1, self.tries + 1):
+                done = self._one_try(work, stop)
+                error = done.exception()
+                cause = fault_cause(error) if error is not None else None
+                if error is not None and cause is None:
+                    future.set_exception(error)  # the work's own exception
+                    return
+                if error is None:
+                    value, node = done.result()
+                    notify("placement", f"ran on node {node['host']} ({node['node_ip']}, {node['node_id'][:12]})",
+                           node)
+                    future.set_result(value)
+                    return
+                lost.append(LostAttempt(attempt, self.tries, cause))
+                again = "; trying again" if attempt < self.tries else "; no tries left"
+                notify("lost", f"try {attempt} of {self.tries} lost to the cluster: {cause}{again}",
+                       {"attempt": attempt, "tries": self.tries, "cause": cause})
+            future.set_exception(EvaluationLost(lost))
+        except BaseException as error:  # WorkCancelled, or Ray refusing the submission
+            future.set_exception(error)
+
+    def _one_try(self, work: Work[T], stop: threading.Event | None) -> Future[Any]:
+        """Submit the work once and wait for Ray's answer, watching the caller's stop and the link."""
+        self._wait_for_cluster()
+        if stop is not None and stop.is_set():
+            raise WorkCancelled("stopped before it started")
+        task = self._remote.remote(work)
+        ray_future: Future[Any] = task.future()
+        while not wait([ray_future], timeout=CANCEL_POLL_SECONDS).done:
+            if self.lost_connection or self._closing.is_set():  # no Ray call now: it would block on the lost GCS
+                raise WorkCancelled(self.lost_connection or "the executor shut down")
+            if stop is not None and stop.is_set():
+                if not self.lost_connection:
+                    self._ray.cancel(task, force=True)  # kills the Ray worker; its sandbox dies with it
+                raise WorkCancelled("cancelled at the caller's stop")
+        if stop is not None and stop.is_set():
+            raise WorkCancelled("the stop came while it ran")  # a killed sandbox's outcome is not the work's
+        return ray_future
+
+    def _wait_for_cluster(self) -> None:
+        """A retry goes out only while the GCS answers (a lost head fails the tries in flight at once)."""
+        while not self._watch.reachable():
+            if self.lost_connection or self._closing.wait(CANCEL_POLL_SECONDS):
+                raise WorkCancelled(self.lost_connection or "the executor shut down")
+
+    def _give_up_connection(self, message: str) -> None:
+        self.lost_connection = message  # before the stop: the tries in flight must not call Ray any more
+        self._notify("connection", message, {"address": self._watch.address})
+        if self._stop is not None:
+            self._stop.set()
+
+    def _connection_back(self, seconds: float) -> None:
+        self._notify("connection", f"the Ray cluster answers again after {seconds:.0f} s", {"address": self._watch.address})
 
     def shutdown(self) -> None:
         """Disconnect from (or stop) the Ray runtime this executor started; leave a caller's own alone.
 
-        The cancel watchers end first: a task reference released after Ray has shut down makes
-        Ray abort the whole process."""
+        The supervisors end first: a task reference released after Ray has shut down makes Ray
+        abort the whole process."""
         self._closing.set()
-        with self._watchers_lock:
-            watchers, self._watchers = self._watchers, []
-        for watcher in watchers:
-            watcher.join()
+        self._watch.close()
+        with self._supervisors_lock:
+            supervisors, self._supervisors = self._supervisors, []
+        for supervisor in supervisors:
+            supervisor.join()
         if self._owns_ray:
             self._ray.shutdown()
 
 
-def _settle(future: Future[T], done: Future[T], cancelled: threading.Event) -> None:
-    """Pass a Ray task's ending on, as `WorkCancelled` if the stop cancelled it: Ray reports a
-    force-cancelled task as TaskCancelledError, WorkerCrashedError, or the killed sandbox's outcome."""
-    if cancelled.is_set():
-        future.set_exception(WorkCancelled("cancelled at the caller's stop"))
-    elif done.exception() is not None:
-        future.set_exception(done.exception())
-    else:
-        future.set_result(done.result())
+def _gcs_address(ray: Any) -> str:
+    """host:port of the cluster's GCS; "" through Ray Client (ray://), whose own link does the reconnecting."""
+    try:
+        return ray.get_runtime_context().gcs_address or ""
+    except Exception:  # Ray Client has no GCS address to give
+        return ""
 
 
-def _run_on_ray_worker(work: Work[T]) -> T:
-    """Inside the Ray task: the device is the GPU Ray assigned (a physical index), or the CPU."""
+def _ignore(kind: str, message: str, data: dict) -> None:
+    """The default `notify`: nobody asked to hear about the cluster."""
+
+
+def _run_on_ray_worker(work: Work[T]) -> tuple[T, dict[str, str]]:
+    """Inside the Ray task: the device is the GPU Ray assigned (a physical index), or the CPU.
+    The node's name comes back with the value: files the work left are on that node's disk."""
+    import socket
+
     import ray
 
     gpus = ray.get_gpu_ids()
-    return work(device=f"cuda:{int(gpus[0])}" if gpus else "cpu", stop=None)
+    value = work(device=f"cuda:{int(gpus[0])}" if gpus else "cpu", stop=None)
+    node = {"node_id": ray.get_runtime_context().get_node_id(), "node_ip": ray.util.get_node_ip_address(),
+            "host": socket.gethostname()}
+    return value, node

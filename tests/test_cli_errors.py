@@ -71,7 +71,7 @@ def test_configuration_problems_in_archlabs_words(tmp_path):
     config = tmp_path / "archlab.toml"
     config.write_text('workers = "two"\nreveiw = true\n[search]\nstrategy = "greedy"\n')
     refused(cli("run", "--config", str(config), cwd=tmp_path), "workers: must be a whole number, got 'two'",
-            "reveiw: is not a known setting", "search.strategy: must be one of 'uct', 'qd' or 'mixed'")
+            "reveiw: is not a known setting", "search.strategy: must be one of 'uct', 'qd', 'mixed' or 'pareto'")
 
 
 def test_review_decisions_that_cannot_be_applied(tmp_path):

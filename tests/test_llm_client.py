@@ -13,9 +13,11 @@ import litellm
 import pytest
 from pydantic import ValidationError
 
-from agents.llm import LLMClient
-from agents.llm_config import BudgetExhausted, LLMCallFailed, LLMConfig, ModelPrice
-from agents.retry import retry_after_s
+from agents.llm.capabilities import with_cache_markers
+from agents.llm.client import LLMClient
+from agents.llm.config import LLMConfig, ModelPrice
+from agents.llm.errors import BudgetExhausted, LLMCallFailed
+from agents.llm.retry import retry_after_s
 from agents.stopping import StopRequested
 from knowledge.records import LLMCall
 from tests.support.fake_llm_server import Answer, FakeLLMServer, HttpError, Stall
@@ -305,7 +307,7 @@ def test_malformed_messages_and_unknown_roles_are_refused_before_any_call(fake_l
 def test_importing_the_client_does_not_reach_for_the_network() -> None:
     env = {k: v for k, v in os.environ.items() if k != "LITELLM_LOCAL_MODEL_COST_MAP"}
     done = subprocess.run(
-        [sys.executable, "-c", "import agents.llm, os; print(os.environ['LITELLM_LOCAL_MODEL_COST_MAP'])"],
+        [sys.executable, "-c", "import agents.llm.client, os; print(os.environ['LITELLM_LOCAL_MODEL_COST_MAP'])"],
         cwd=Path(__file__).resolve().parents[1], env=env, capture_output=True, text=True, timeout=120,
     )
     assert done.returncode == 0, done.stderr
@@ -326,3 +328,47 @@ def test_a_stop_abandons_a_reply_in_flight_and_records_the_attempt(fake_llm: Fak
     [attempt] = records
     assert attempt.error.startswith("abandoned") and attempt.experiment_id == "e0007" and attempt.response == ""
     assert client.spend.calls == 1  # the abandoned attempt still counts against max_calls
+
+
+def test_cached_prompt_tokens_are_recorded_and_priced_at_the_cached_rate(fake_llm: FakeLLMServer) -> None:
+    records: list[LLMCall] = []
+    price = ModelPrice(input_per_mtok=1000.0, output_per_mtok=2000.0, cached_input_per_mtok=100.0)
+    client = make_client(fake_llm.base_url, records, prices={LOCAL_MODEL: price})
+    fake_llm.enqueue(Answer("x", prompt_tokens=1000, completion_tokens=10, cached_tokens=800))
+
+    reply = client.complete("researcher", HELLO)
+
+    assert reply.cached_tokens == 800 == records[0].cached_tokens
+    assert reply.cost_usd == pytest.approx((200 * 1000 + 800 * 100 + 10 * 2000) / 1e6) == records[0].cost_usd
+
+
+def test_litellm_prices_cache_reads_of_known_models(fake_llm: FakeLLMServer) -> None:
+    records: list[LLMCall] = []
+    client = make_client(fake_llm.base_url, records, models={"default": "openai/gpt-4o-mini"})
+    fake_llm.enqueue(Answer("x", prompt_tokens=1000, completion_tokens=200, cached_tokens=600))
+
+    reply = client.complete("researcher", HELLO)
+
+    table = litellm.model_cost["gpt-4o-mini"]
+    expected = (400 * table["input_cost_per_token"] + 600 * table["cache_read_input_token_cost"]
+                + 200 * table["output_cost_per_token"])
+    assert table["cache_read_input_token_cost"] < table["input_cost_per_token"]
+    assert reply.cost_usd == pytest.approx(expected) and reply.cached_tokens == 600
+
+
+def test_the_static_system_prompt_is_marked_for_caching_only_where_the_provider_needs_it() -> None:
+    messages = [{"role": "system", "content": "role, format, task, contract"}, {"role": "user", "content": "now"}]
+    marked = with_cache_markers("anthropic/claude-sonnet-4-5", messages)
+    assert marked[0] == {"role": "system", "content": [{"type": "text", "text": "role, format, task, contract",
+                                                        "cache_control": {"type": "ephemeral"}}]}
+    assert marked[1] == messages[1]
+    assert with_cache_markers("openai/gpt-4o-mini", messages) is messages  # OpenAI caches prefixes by itself
+    assert with_cache_markers(LOCAL_MODEL, messages) is messages
+
+
+def test_a_cut_off_reply_says_so(fake_llm: FakeLLMServer) -> None:
+    records: list[LLMCall] = []
+    client = make_client(fake_llm.base_url, records)
+    fake_llm.enqueue(Answer('{"name": "x", "motiv', finish_reason="length"))
+    reply = client.complete("researcher", HELLO)
+    assert reply.truncated and records[0].meta == {"finish_reason": "length"}

@@ -7,7 +7,7 @@ import httpx
 import litellm
 import pytest
 
-from agents.retry import backoff_delay_s, is_transient, retry_after_s
+from agents.llm.retry import backoff_delay_s, is_transient, retry_after_s
 
 
 def test_backoff_grows_exponentially_with_jitter_and_is_capped() -> None:

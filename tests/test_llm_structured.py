@@ -6,9 +6,11 @@ import json
 import pytest
 
 from agents.answers import Analysis, Proposal
-from agents.llm import LLMClient
-from agents.llm_config import LLMConfig
-from agents.structured import StructuredOutputError, ask_structured, json_objects, parse_answer
+from agents.llm.capabilities import json_response_format
+from agents.llm.client import CallOptions, LLMClient
+from agents.llm.config import LLMConfig
+from agents.llm.errors import StructuredOutputError
+from agents.llm.structured import ask_structured, json_objects, parse_answer
 from knowledge.records import LLMCall
 from tests.support.fake_llm_server import Answer, FakeLLMServer
 
@@ -97,3 +99,33 @@ def test_braces_inside_strings_do_not_confuse_extraction() -> None:
 def test_non_object_json_is_not_an_answer() -> None:
     with pytest.raises(ValueError, match="no JSON object"):
         parse_answer('["name", "motivation"]', Proposal)
+
+
+def test_json_is_requested_through_the_providers_json_mode_where_litellm_offers_it(fake_llm: FakeLLMServer) -> None:
+    records: list[LLMCall] = []
+    fake_llm.enqueue(*[Answer(json.dumps(GOOD))] * 3)
+    client = make_client(fake_llm, records)
+    for model in ("openai/local", "openai/gpt-4o-mini"):
+        options = CallOptions(model, json_response_format(model, Proposal))
+        ask_structured(client, "researcher", ASK, Proposal, options=options)
+    off = json_response_format("openai/gpt-4o-mini", Proposal, mode="off")
+    ask_structured(client, "researcher", ASK, Proposal, options=CallOptions("openai/gpt-4o-mini", off))
+
+    local, known, without = (r.body.get("response_format") for r in fake_llm.requests)
+    assert local == {"type": "json_object"}  # an OpenAI-compatible server: JSON mode, no schema
+    assert known["type"] == "json_schema" and known["json_schema"]["name"] == "Proposal"
+    assert set(known["json_schema"]["schema"]["required"]) == {"name", "motivation", "plan"}
+    assert without is None
+    assert [r.meta.get("json_mode") for r in records] == ["json_object", "json_schema", None]
+
+
+def test_a_json_answer_cut_off_at_the_token_limit_is_asked_again_briefly(fake_llm: FakeLLMServer) -> None:
+    cut = Answer('{"name": "gated", "motivation": "decay forgets stale', completion_tokens=4096, finish_reason="length")
+    fake_llm.enqueue(cut, Answer(json.dumps(GOOD)))
+
+    proposal = ask_structured(make_client(fake_llm, []), "researcher", ASK, Proposal)
+
+    assert proposal.name == "gated-decay"
+    correction = fake_llm.requests[1].messages[-1]["content"]
+    assert "the answer was cut off at the output token limit after 4096 tokens, so the answer contains no JSON " \
+           "object; answer more briefly" in correction

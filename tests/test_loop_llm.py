@@ -16,7 +16,7 @@ from knowledge.archive import Archive
 from knowledge.records import Stage
 from tests.loop_candidates import CUMULATIVE_MEAN, RUNNING_MAX, WHOLE_SEQUENCE_MEAN
 from tests.loop_support import write_config
-from tests.support.fake_llm_server import Answer, HttpError, Stall
+from tests.support.fake_llm_server import Answer, HttpError, Stall, python_answer, search_replace
 
 pytestmark = pytest.mark.slow
 
@@ -31,8 +31,15 @@ def proposal(name: str, motivation: str) -> Answer:
 
 
 def code(source: str) -> Answer:
-    return Answer(json.dumps({"mode": "full", "code": source}))
+    return python_answer(source, before="Here is the complete candidate file.")
 
+
+# The repair as a SEARCH/REPLACE block indented 4 spaces short on every line, as models often send it
+MEAN_FIX_MISINDENTED = search_replace((
+    "    steps = torch.arange(1, x.shape[1] + 1, device=x.device, dtype=value.dtype).view(1, -1, 1)\n"
+    "    return self.proj_out(value.mean(dim=1, keepdim=True).expand_as(value) * F.silu(gate))\n",
+    "    steps = torch.arange(1, x.shape[1] + 1, device=x.device, dtype=value.dtype).view(1, -1, 1)\n"
+    "    return self.proj_out(torch.cumsum(value, dim=1) / steps * F.silu(gate))\n"), before="The mean must be causal:")
 
 ANALYSIS = Answer(json.dumps({
     "summary": "The running mean trains but recalls little.", "tried": "a gated running mean",
@@ -49,7 +56,7 @@ def test_llm_run_recovers_from_bad_answers_and_stops_at_its_budget(tmp_path, fak
     fake_llm.enqueue(Answer("I think a running mean is great! {not json"), proposal("running-mean", MEAN_MOTIVATION),
                      proposal("running-mean-again", MEAN_MOTIVATION), proposal("running-max", MAX_MOTIVATION),
                      role="researcher")
-    fake_llm.enqueue(HttpError(429, retry_after="0"), code(WHOLE_SEQUENCE_MEAN), code(CUMULATIVE_MEAN),
+    fake_llm.enqueue(HttpError(429, retry_after="0"), code(WHOLE_SEQUENCE_MEAN), MEAN_FIX_MISINDENTED,
                      code(RUNNING_MAX), role="coder")
     fake_llm.enqueue(Stall(5.0, then=ANALYSIS), ANALYSIS, ANALYSIS, role="analyst")
 
@@ -61,7 +68,8 @@ def test_llm_run_recovers_from_bad_answers_and_stops_at_its_budget(tmp_path, fak
         calls = archive.llm_calls(run="llm")
         events = archive.events(run="llm")
 
-    # e0002: malformed answer retried once, 429 retried, leaky code repaired, analyst timeout retried
+    # e0002: malformed answer retried once, 429 retried, leaky code repaired by a misindented edit, analyst
+    # timeout retried
     assert first.stage is Stage.ANALYZED and first.status == "ok", first.reason
     assert first.name == "running-mean" and first.proposer == "llm:openai/scripted"
     assert first.code.strip() == CUMULATIVE_MEAN.strip()
@@ -71,6 +79,13 @@ def test_llm_run_recovers_from_bad_answers_and_stops_at_its_budget(tmp_path, fak
     assert "not json" in json.dumps(corrective.messages)  # the model is shown its bad answer
     repair = fake_llm.requests_for("coder")[2]
     assert "causal" in json.dumps(repair.messages).lower()  # the failing check's report reaches the coder
+    coder_notes = [e.message for e in events if e.kind == "coder" and e.experiment_id == first.id]
+    assert coder_notes[0] == "written: whole file: 1 line(s) of prose around the code ignored"
+    assert coder_notes[1] == ("repair 1: edits applied: 1 line(s) of prose around the code ignored; SEARCH block 1: "
+                              "matched lines 16-17 with every line indented 4 spaces deeper in the file; re-indented "
+                              "its replacement the same way")
+    answered = [c for c in calls if not c.error]
+    assert all(c.meta["choice"]["model"] == "openai/scripted" and c.meta["prompt"]["dropped"] == [] for c in answered)
 
     # e0003: the same motivation again is refused by the novelty gate, with the nearest one shown
     novelty_retry = fake_llm.requests_for("researcher")[3]

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from agents.llm_config import LLMCallFailed, LLMConfig
-from agents.llm_replay import ReplayClient
+from agents.llm.client import CallOptions
+from agents.llm.config import LLMConfig
+from agents.llm.errors import LLMCallFailed
+from agents.llm.replay import ReplayClient
 from agents.replay import DIVERGENCE, ReplayOrigin, ReplaySource
 from agents.team_offline import OfflineAnalyst, OfflineCoder, OfflineResearcher
 from agents.team import Team
@@ -107,3 +109,17 @@ def test_review_decisions_are_posted_in_order_and_a_missing_one_fails_the_experi
         assert not source.post_decision(lab, "e0003")
         missing = lab.archive.get_experiment("e0003")
     assert missing.stage is Stage.FAILED and "no recorded review decision #1 for e0003" in missing.reason
+
+
+def test_the_replay_uses_the_recorded_model_and_finish_reason(tmp_path):
+    cut = _call('{"name": "x", "moti').model_copy(update={"model": "openai/strong", "meta": {"finish_reason": "length"},
+                                                          "cached_tokens": 7})
+    source = _recorded(tmp_path, [cut])
+    config = LLMConfig(models={"default": "openai/x"}, model_weights={"researcher": {"openai/x": 1, "openai/strong": 1}})
+    with Archive.open(tmp_path / "new.sqlite") as archive:
+        archive.add_experiments([Experiment(id="e0002", run="new")])
+        client = ReplayClient(config, archive, "new", source)
+        choice = client.choose("researcher", "e0002")
+        reply = client.complete("researcher", ASKED, "e0002", CallOptions(model=choice.model))
+    assert (choice.model, choice.reason) == ("openai/strong", "replayed")
+    assert reply.truncated and reply.cached_tokens == 7 and reply.model == "openai/strong"

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from agents.answers import Analysis, JudgeScores, JudgeWeights, Proposal, judge_weight
+from agents.answers import Analysis, JudgeScores, JudgeWeights, judge_weight
 from agents.context import (
     AnalystContext,
     CheckFailure,
@@ -21,14 +21,14 @@ from agents.context import (
     code_diff,
     summarize_metrics,
 )
-from agents.llm import LLMClient
-from agents.llm_config import LLMConfig
+from agents.llm.client import LLMClient
+from agents.llm.config import LLMConfig
 from agents.roles import Roles
-from agents.structured import StructuredOutputError
+from agents.llm.errors import StructuredOutputError
 from evaluator.families.mixer import contract_text
 from evaluator.records import CheckResult, EvalResult, Status
 from knowledge.records import Experiment, Fitness, LLMCall
-from tests.support.fake_llm_server import Answer, FakeLLMServer
+from tests.support.fake_llm_server import Answer, FakeLLMServer, python_answer, search_replace
 
 TASK = TaskBrief(name="mqar", family="mixer", description="Associative recall.", contract=contract_text())
 PARENT_CODE = "import torch\n\n\nclass Mixer(torch.nn.Module):\n    def forward(self, x):\n        return x\n"
@@ -49,21 +49,19 @@ def make_roles(server: FakeLLMServer, records: list[LLMCall]) -> Roles:
 def test_propose_code_repair_analyze_judge(fake_llm: FakeLLMServer) -> None:
     records: list[LLMCall] = []
     roles = make_roles(fake_llm, records)
-    edit = {"search": "        return x\n", "replace": "        return x * self.scale\n"}
     fixed = PARENT_CODE.replace("return x", "return x * 2.0")
     fake_llm.enqueue(Answer(json.dumps(PROPOSAL_JSON)), role="researcher")
-    fake_llm.enqueue(Answer(json.dumps({"mode": "edit", "edits": [edit]})),
-                     Answer(json.dumps({"mode": "full", "code": fixed})), role="coder")
+    fake_llm.enqueue(search_replace(("        return x\n", "        return x * self.scale\n")), python_answer(fixed),
+                     role="coder")
     fake_llm.enqueue(Answer(json.dumps({"summary": "scaling did nothing", "lessons": ["scale is redundant with norms"],
                                         "suggested_next": "try gating", "mood": "calm"})), role="analyst")
     fake_llm.enqueue(Answer('{"novelty": 2, "complexity": 1.4, "rationale": "a trivial variant"}'), role="judge")
 
     proposal = roles.propose(ResearcherContext(task=TASK, parent=PARENT), "e0002")
-    answer = roles.write_code(CoderContext(task=TASK, proposal=proposal, parent=PARENT), "e0002")
-    code = answer.apply_to(PARENT.code)
+    code = roles.write_code(CoderContext(task=TASK, proposal=proposal, parent=PARENT), "e0002").code
     repaired = roles.repair(RepairContext(task=TASK, proposal=proposal, code=code, attempt=1, max_attempts=3,
                                           failure=CheckFailure(check="forward", reason="'Mixer' object has no attribute 'scale'", line=6)), "e0002")
-    final = repaired.apply_to(code)
+    final = repaired.code
     child = ExperimentBrief(id="e0002", name=proposal.name, motivation=proposal.motivation, code=final, status="ok", fitness=0.0)
     analysis = roles.analyze(AnalystContext(task=TASK, experiment=child, diff=code_diff(PARENT.code, final), parent=PARENT), "e0002")
     scores = roles.judge(JudgeContext(task=TASK, experiment=child), "e0002")
@@ -89,16 +87,6 @@ def test_novelty_retry_shows_the_rejected_motivation(fake_llm: FakeLLMServer) ->
     roles.propose(ResearcherContext(task=TASK, parent=PARENT, rejected=[rejected]))
 
     assert "scaling helps because reasons" in fake_llm.requests[0].messages[1]["content"]
-
-
-def test_a_coder_answer_given_as_a_python_block_is_used_without_a_retry(fake_llm: FakeLLMServer) -> None:
-    roles = make_roles(fake_llm, [])
-    fake_llm.enqueue(Answer(f"Here is the file:\n```python\n{PARENT_CODE}```\nEnjoy."))
-
-    answer = roles.write_code(CoderContext(task=TASK, proposal=Proposal.model_validate(PROPOSAL_JSON)))
-
-    assert answer.mode == "full" and answer.code == PARENT_CODE
-    assert len(fake_llm.requests) == 1
 
 
 def test_an_unusable_analysis_is_a_structured_failure(fake_llm: FakeLLMServer) -> None:

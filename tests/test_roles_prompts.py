@@ -62,14 +62,31 @@ def prompts() -> Prompts:
     return Prompts()
 
 
+BARE_CONTEXTS = {
+    "researcher.j2": ResearcherContext(task=TASK),
+    "coder.j2": CoderContext(task=TASK, proposal=PROPOSAL.model_copy(update={"plan": "another plan"})),
+    "coder_repair.j2": RepairContext(task=TASK, proposal=PROPOSAL, code="x = 1\n", attempt=1, max_attempts=1,
+                                     failure=CheckFailure(check="forward", reason="shape")),
+    "analyst.j2": AnalystContext(task=TASK, experiment=REFERENCE, diff=""),
+    "judge.j2": JudgeContext(task=TASK, experiment=REFERENCE),
+}
+
+
 @pytest.mark.parametrize("template", sorted(FULL_CONTEXTS))
-def test_each_role_template_renders_system_and_user_with_the_contract_verbatim(prompts: Prompts, template: str) -> None:
+def test_each_role_template_puts_the_static_part_first_with_the_contract_verbatim(prompts: Prompts, template: str) -> None:
+    """The system message holds the role, the answer format, the task and the contract: the same
+    for every call of a role in a run, so providers can cache it as a prefix."""
     system, user = prompts.messages(template, **dict(FULL_CONTEXTS[template]))
+    other_system, other_user = prompts.messages(template, **dict(BARE_CONTEXTS[template]))
     assert (system["role"], user["role"]) == ("system", "user")
     assert f"archlab role: {ROLE_OF_TEMPLATE[template]}" in system["content"]
-    assert contract_text().strip() in user["content"]
-    assert "JSON" in system["content"]
-    assert TASK.description in user["content"]
+    assert contract_text().strip() in system["content"] and TASK.description in system["content"]
+    assert contract_text().strip() not in user["content"]
+    assert system == other_system and user != other_user
+    if ROLE_OF_TEMPLATE[template] == "coder":
+        assert "<<<<<<< SEARCH" in system["content"] and "not JSON" in system["content"]
+    else:
+        assert "ONE JSON object" in system["content"]
 
 
 def test_researcher_prompt_shows_parent_references_insights_rejections_and_the_idea(prompts: Prompts) -> None:
@@ -91,7 +108,7 @@ def test_coder_prompt_offers_edits_only_with_a_parent(prompts: Prompts) -> None:
     _, with_parent = prompts.messages("coder.j2", **dict(FULL_CONTEXTS["coder.j2"]))
     assert PARENT_CODE.rstrip() in with_parent["content"] and PROPOSAL.plan in with_parent["content"]
     _, without = prompts.messages("coder.j2", **dict(CoderContext(task=TASK, proposal=PROPOSAL)))
-    assert 'answer mode "full"' in without["content"]
+    assert "There is no parent file to edit: answer with the whole file in one ```python block" in without["content"]
 
 
 def test_repair_prompt_quotes_the_failing_line_and_report(prompts: Prompts) -> None:
@@ -135,5 +152,5 @@ def test_unknown_templates_and_templates_without_message_blocks_are_refused(prom
 
 def test_prompts_live_in_the_project_prompt_directory() -> None:
     assert PROMPTS_DIR == Path(__file__).resolve().parents[1] / "prompts"
-    for template in [*FULL_CONTEXTS, "structured_retry.j2", "_macros.j2"]:
+    for template in [*FULL_CONTEXTS, "structured_retry.j2", "code_retry.j2", "_macros.j2"]:
         assert (PROMPTS_DIR / template).is_file()

@@ -1,4 +1,5 @@
-"""`archlab doctor`: what this machine offers archlab, which isolation is active, and what is missing."""
+"""`archlab doctor`: what this machine offers archlab, which isolation is active, and what is missing;
+with `--ray ADDRESS`, what a Ray cluster offers (docs/cluster.md)."""
 from __future__ import annotations
 
 import argparse
@@ -8,6 +9,8 @@ import json
 import platform
 import sys
 import textwrap
+
+from archlab.errors import UsageError
 
 WIDTH = 80
 NAME_COLUMN = 30
@@ -27,6 +30,8 @@ PARTS = (
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("doctor", help="report Python, torch, devices, isolation and missing parts")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--ray", metavar="ADDRESS", help="also ask a Ray cluster ('auto', HOST:PORT or "
+                        "ray://HOST:PORT) for its nodes, CPUs, GPUs and whether archlab imports on each node")
     parser.set_defaults(handler=run)
 
 
@@ -73,12 +78,44 @@ def gather() -> dict:
 
 def run(args: argparse.Namespace) -> int:
     report = gather()
+    if args.ray:
+        report["cluster"] = _cluster(args.ray)
     if args.json:
         print(json.dumps(report, indent=2))
-        return 0
-    for line in render(report):
-        print(line)
-    return 0
+    else:
+        for line in render(report) + (render_cluster(report["cluster"]) if args.ray else []):
+            print(line)
+    return 1 if args.ray and not _cluster_usable(report["cluster"]) else 0
+
+
+def _cluster(address: str) -> dict:
+    if importlib.util.find_spec("ray") is None:
+        raise UsageError("--ray needs Ray installed: pip install 'archlab[cluster]'")
+    from archlab.cluster_report import cluster_report
+
+    try:
+        return cluster_report(address).to_dict()
+    except (ConnectionError, RuntimeError, ValueError) as error:  # what ray.init raises for a bad or dead address
+        return {"address": address, "error": f"cannot connect: {type(error).__name__}: {error}", "nodes": []}
+
+
+def _cluster_usable(cluster: dict) -> bool:
+    """Connected, and every node can run an evaluation."""
+    return "error" not in cluster and all(not node["problem"] for node in cluster["nodes"])
+
+
+def render_cluster(cluster: dict) -> list[str]:
+    lines = ["", f"Ray cluster at {cluster['address']}:"]
+    if "error" in cluster:
+        return lines + _wrap(cluster["error"], first="  ", rest="    ")
+    lines += _wrap(f"{len(cluster['nodes'])} nodes, {cluster['cpus']:g} CPUs, {cluster['gpus']:g} GPUs", "  ", "    ")
+    for node in cluster["nodes"]:
+        name = f"{node['address']}{' (head)' if node['head'] else ''}"
+        offer = f"{node['cpus']:g} CPUs, {node['gpus']:g} GPUs, {node['memory_gb']:g} GB"
+        state = (f"archlab imports ({node['archlab']}), torch {node['torch']}, python {node['python']}"
+                 if not node["problem"] else f"UNUSABLE: {node['problem']}")
+        lines += _row(name, f"{offer}; {state}")
+    return lines
 
 
 def render(report: dict) -> list[str]:

@@ -5,16 +5,47 @@ places leaves one apart with each parent centred over its children, so no edges 
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 from archlab.insights.records import LineageNode
 from archlab.insights.snapshot import RunSnapshot
 from archlab.insights.summary import outcome
+from knowledge.records import Experiment
 
 
 def lineage(snapshot: RunSnapshot) -> list[LineageNode]:
-    """Nodes in drawing order (depth first, children by id). Iterative: a chain of thousands of
-    generations does not hit Python's recursion limit."""
-    experiments = snapshot.experiments
-    known = snapshot.by_id
+    """Nodes in drawing order (depth first, children by id). Laid out again only when what the
+    layout reads of some experiment changed (a copy each call): a running run's writes of
+    tokens, timings or metrics keep it."""
+    memo = snapshot.memo
+    return list(memo.of_run("lineage", lambda: memo.of_inputs(
+        "lineage", memo.of_each("drawn", snapshot.experiments, _drawn),
+        lambda: tuple(lineage_of(snapshot.experiments)))))
+
+
+def _drawn(exp: Experiment) -> tuple:
+    """Everything `lineage_of` reads of an experiment (keep the two in step)."""
+    return (exp.id, exp.parent_id, exp.name, outcome(exp), exp.fitness.value if exp.fitness else None,
+            exp.proposer == "reference", exp.finished)
+
+
+def best_lineages(snapshot: RunSnapshot, top: int = 5) -> list[LineageNode]:
+    """The tree of the `top` fittest proposals (flagged ones left out) and their ancestors only:
+    how the best designs were reached, without the dead ends around them."""
+    scored = sorted((e for e in snapshot.proposals if e.fitness is not None and not e.fitness.flagged),
+                    key=lambda e: (-e.fitness.value, e.id))[:top]
+    kept: set[str] = set()
+    for exp in scored:
+        while exp is not None and exp.id not in kept:
+            kept.add(exp.id)
+            exp = snapshot.by_id.get(exp.parent_id) if exp.parent_id else None
+    return lineage_of([e for e in snapshot.experiments if e.id in kept])
+
+
+def lineage_of(experiments: Sequence[Experiment]) -> list[LineageNode]:
+    """`lineage` of any set of experiments in creation order; a parent outside the set makes a root.
+    Iterative: a chain of thousands of generations does not hit Python's recursion limit."""
+    known = {e.id: e for e in experiments}
     children: dict[str | None, list[str]] = {}
     for exp in experiments:
         parent = exp.parent_id if exp.parent_id in known and exp.parent_id != exp.id else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 from archlab.errors import UsageError
@@ -40,6 +41,13 @@ def row_of(exp: Experiment) -> ExperimentRow:
         reference=exp.proposer == "reference", created_at=exp.created_at, updated_at=exp.updated_at)
 
 
+def experiment_rows(snapshot: RunSnapshot) -> tuple[ExperimentRow, ...]:
+    """Every experiment's row in creation order. Rows are kept per experiment record, so after a
+    refresh only the experiments that changed get new rows; what the summary derives from the
+    rows is then remade only where the rows it reads changed."""
+    return snapshot.memo.of_run("experiment_rows", lambda: snapshot.memo.of_each("row", snapshot.experiments, row_of))
+
+
 def outcome(exp: Experiment) -> str:
     """What became of an experiment in one word: its evaluator status once it has one, else its stage."""
     if exp.stage in (Stage.FAILED, Stage.REJECTED) and not exp.status:
@@ -53,23 +61,27 @@ def state_of(snapshot: RunSnapshot, done: int) -> str:
     return "finished" if done >= snapshot.config.experiments else "stopped"
 
 
-def _best(experiments: list[Experiment]) -> Experiment | None:
-    scored = [e for e in experiments if e.fitness is not None and not e.fitness.flagged]
-    return max(scored, key=lambda e: e.fitness.value, default=None)
+def _finished_proposals(snapshot: RunSnapshot) -> tuple[ExperimentRow, ...]:
+    return snapshot.memo.of_run("finished_proposals", lambda: tuple(
+        r for r in experiment_rows(snapshot) if r.finished and not r.reference))
 
 
 def fitness_over_time(snapshot: RunSnapshot) -> tuple[FitnessPoint, ...]:
     """Finished proposals in the order they finished; a flagged (implausible) result never
-    becomes the best so far."""
-    finished = sorted((e for e in snapshot.proposals if e.finished), key=lambda e: (e.updated_at, e.id))
-    start, best, points = snapshot.started_at, None, []
-    for index, exp in enumerate(finished, start=1):
-        value = exp.fitness.value if exp.fitness else None
-        if value is not None and not exp.fitness.flagged:
-            best = value if best is None else max(best, value)
-        points.append(FitnessPoint(id=exp.id, name=exp.name, minutes=max(0.0, exp.updated_at - start) / 60,
-                                   index=index, fitness=value, stderr=exp.fitness.stderr if exp.fitness else 0.0,
-                                   best_so_far=best, outcome=outcome(exp)))
+    becomes the best so far. Remade only when a finished proposal changed (not on every write
+    of the experiments in flight)."""
+    finished, start = _finished_proposals(snapshot), snapshot.started_at
+    return snapshot.memo.of_inputs("fitness", (finished, start), lambda: _fitness_points(finished, start))
+
+
+def _fitness_points(finished: tuple[ExperimentRow, ...], start: float) -> tuple[FitnessPoint, ...]:
+    best, points = None, []
+    for index, row in enumerate(sorted(finished, key=lambda r: (r.updated_at, r.id)), start=1):
+        if row.fitness is not None and not row.flagged:
+            best = row.fitness if best is None else max(best, row.fitness)
+        points.append(FitnessPoint(id=row.id, name=row.name, minutes=max(0.0, row.updated_at - start) / 60,
+                                   index=index, fitness=row.fitness, stderr=row.stderr if row.stderr is not None else 0.0,
+                                   best_so_far=best, outcome=row.outcome))
     return tuple(points)
 
 
@@ -79,58 +91,94 @@ _NUMBERS = re.compile(r"\d+(\.\d+)?")
 def failures(experiments: list[Experiment]) -> tuple[FailureGroup, ...]:
     """Finished experiments that did not come out ok, grouped by outcome and by their reason with
     numbers ignored (so "line 12: ..." and "line 40: ..." of the same problem count together)."""
-    groups: dict[tuple[str, str], list[Experiment]] = {}
-    for exp in experiments:
-        if exp.finished and outcome(exp) != "ok":
-            first_line = exp.reason.strip().splitlines()[0] if exp.reason.strip() else ""
-            groups.setdefault((outcome(exp), _NUMBERS.sub("#", first_line)), []).append(exp)
-    found = [FailureGroup(outcome=key[0], reason=members[0].reason.strip().splitlines()[0] if members[0].reason.strip()
-                          else "(no reason recorded)", count=len(members), ids=tuple(e.id for e in members))
+    return _failure_groups(tuple(row_of(e) for e in experiments))
+
+
+def _failure_groups(rows: tuple[ExperimentRow, ...]) -> tuple[FailureGroup, ...]:
+    groups: dict[tuple[str, str], list[ExperimentRow]] = {}
+    for row in rows:
+        if row.finished and row.outcome != "ok":
+            groups.setdefault((row.outcome, _NUMBERS.sub("#", row.reason)), []).append(row)
+    found = [FailureGroup(outcome=key[0], reason=members[0].reason or "(no reason recorded)", count=len(members),
+                          ids=tuple(r.id for r in members))
              for key, members in groups.items()]
     return tuple(sorted(found, key=lambda g: (-g.count, g.outcome, g.reason)))
 
 
+def _seconds(exp: Experiment) -> tuple[float, float]:
+    """(training, every other step) seconds an experiment took."""
+    return exp.timings.get("train", 0.0), sum(v for k, v in exp.timings.items() if k != "train")
+
+
 def spend(snapshot: RunSnapshot) -> SpendSummary:
-    train = sum(e.timings.get("train", 0.0) for e in snapshot.experiments)
-    steps = sum(v for e in snapshot.experiments for k, v in e.timings.items() if k != "train")
+    seconds = snapshot.memo.of_each("seconds", snapshot.experiments, _seconds)
     return SpendSummary(llm_usd=snapshot.spend.usd, llm_tokens=snapshot.spend.tokens, llm_calls=snapshot.spend.calls,
-                        train_s=round(train, 1), steps_s=round(steps, 1))
+                        train_s=round(sum(s[0] for s in seconds), 1), steps_s=round(sum(s[1] for s in seconds), 1))
+
+
+_AWAITING = Stage.AWAITING_REVIEW.value
+
+
+@dataclass(frozen=True)
+class _Standing:
+    """What the summary takes from the experiments alone (not from the clock or the driver)."""
+
+    done: int
+    first_proposed: float | None
+    last_written: float | None
+    in_flight: tuple[str, ...]
+    awaiting: tuple[ExperimentRow, ...]
+    best: ExperimentRow | None
+    baseline: ExperimentRow | None
+    best_reference: ExperimentRow | None
+    outcomes: tuple[tuple[str, int], ...]
+    failures: tuple[FailureGroup, ...]
+
+
+def _standing(snapshot: RunSnapshot) -> _Standing:
+    rows, finished = experiment_rows(snapshot), _finished_proposals(snapshot)
+    proposals = [r for r in rows if not r.reference]
+    references = [r for r in rows if r.reference]
+    baseline = references[0] if references else None
+    best_reference = max((r for r in references[1:] if r.fitness is not None), key=lambda r: r.fitness, default=None)
+    best = max((r for r in proposals if r.fitness is not None and not r.flagged), key=lambda r: r.fitness, default=None)
+    failing = tuple(r for r in finished if r.outcome != "ok")
+    return _Standing(
+        done=len(finished), first_proposed=min((r.created_at for r in proposals), default=None),
+        last_written=max((r.updated_at for r in rows), default=None),
+        in_flight=tuple(r.id for r in rows if not r.finished and r.stage != _AWAITING),
+        awaiting=tuple(r for r in rows if r.stage == _AWAITING),
+        best=best, baseline=baseline, best_reference=best_reference,
+        outcomes=tuple(Counter(r.outcome for r in finished).most_common()),
+        failures=snapshot.memo.of_inputs("failures", failing, lambda: _failure_groups(failing)))
 
 
 def progress(snapshot: RunSnapshot) -> RunProgress:
-    proposals = snapshot.proposals
-    done = sum(e.finished for e in proposals)
-    planned = snapshot.config.experiments
-    first = min((e.created_at for e in proposals), default=None)
-    last = max((e.updated_at for e in snapshot.experiments), default=snapshot.taken_at)
+    standing = snapshot.memo.of_run("standing", lambda: _standing(snapshot))
+    done, planned, first = standing.done, snapshot.config.experiments, standing.first_proposed
+    last = snapshot.taken_at if standing.last_written is None else standing.last_written
     now = snapshot.taken_at if snapshot.driver else last
     elapsed = now - snapshot.started_at if snapshot.experiments else 0.0
     eta = None
     if snapshot.driver and first is not None and done:
         eta = (snapshot.taken_at - first) / done * max(0, planned - done)
-    return RunProgress(
-        done=done, planned=planned,
-        in_flight=tuple(e.id for e in snapshot.experiments if not e.finished and e.stage is not Stage.AWAITING_REVIEW),
-        awaiting=tuple(row_of(e) for e in snapshot.experiments if e.stage is Stage.AWAITING_REVIEW),
-        elapsed_s=max(0.0, elapsed), eta_s=eta)
+    return RunProgress(done=done, planned=planned, in_flight=standing.in_flight, awaiting=standing.awaiting,
+                       elapsed_s=max(0.0, elapsed), eta_s=eta)
 
 
 def run_summary(snapshot: RunSnapshot) -> RunSummary:
-    config, proposals = snapshot.config, snapshot.proposals
-    baseline = snapshot.baseline
-    others = [e for e in snapshot.references if baseline is None or e.id != baseline.id]
-    best_reference = max((e for e in others if e.fitness is not None), key=lambda e: e.fitness.value, default=None)
-    best = _best(proposals)
+    """Derived from the experiments once per version of them; only progress and state (the
+    clock, the driver) are worked out on every call."""
+    config = snapshot.config
+    standing = snapshot.memo.of_run("standing", lambda: _standing(snapshot))
     run_progress = progress(snapshot)
-    counts = Counter(outcome(e) for e in proposals if e.finished)
     return RunSummary(
         name=snapshot.name, task=config.task, budget=config.budget,
         researcher=config.llm.model_for("researcher") if config.llm else "offline", review=config.review,
         state=state_of(snapshot, run_progress.done), driver=snapshot.driver, progress=run_progress,
-        best=row_of(best) if best else None, baseline=row_of(baseline) if baseline else None,
-        best_reference=row_of(best_reference) if best_reference else None,
-        outcomes=tuple(counts.most_common()), fitness=fitness_over_time(snapshot),
-        failures=failures(proposals), spend=spend(snapshot))
+        best=standing.best, baseline=standing.baseline, best_reference=standing.best_reference,
+        outcomes=standing.outcomes, fitness=fitness_over_time(snapshot), failures=standing.failures,
+        spend=snapshot.memo.of_run("spend", lambda: spend(snapshot)))
 
 
 def run_listing(run_dir: Path) -> RunListing:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from agents.config import NAME_PATTERN
-from archlab.insights.snapshot import RunSnapshot, fingerprint, load_snapshot
+from archlab.insights.snapshot import RunSnapshot, fingerprint, refresh
 from archlab.rundir import CONFIG_FILE
 from archlab.runlock import driver_of
 
@@ -48,61 +48,68 @@ def find_run_dir(runs_dir: Path, name: str) -> Path:
 
 
 class SnapshotCache:
-    """The latest snapshot of the most recently viewed runs, re-read only when the archive
-    changed (its fingerprint), plus anything derived from it (`memo`: plots, summaries).
-    Who drives the run is asked afresh on every request: a driver can end without writing."""
+    """The latest snapshot of the most recently viewed runs. When a run's archive changed (its
+    fingerprint) the next snapshot is made from the last one, decoding only the experiments
+    that changed; what pages derive from a snapshot (rows, summary, lineage) lives in its memo,
+    kept while the experiments are unchanged. Who drives the run is asked afresh on every
+    request: a driver can end without writing."""
 
     def __init__(self, size: int = 8, drawings: int = 128):
         self._size = size
         self._lock = threading.Lock()
-        self._entries: OrderedDict[Path, tuple[str, RunSnapshot, dict[str, Any]]] = OrderedDict()
+        self._entries: OrderedDict[Path, tuple[str, RunSnapshot]] = OrderedDict()
         self._drawings_size = drawings
         self._drawings: OrderedDict[Any, Any] = OrderedDict()
 
     def get(self, run_dir: Path) -> RunSnapshot:
-        return self._entry(run_dir)[0]
-
-    def _entry(self, run_dir: Path) -> tuple[RunSnapshot, dict[str, Any]]:
-        stamp = fingerprint(run_dir)
+        stamp = fingerprint(run_dir)  # taken before reading: a write after it makes the next request read again
         with self._lock:
             cached = self._entries.get(run_dir)
-            if cached is not None and cached[0] == stamp:
+            if cached is not None:
                 self._entries.move_to_end(run_dir)
-                snapshot, memo = cached[1], cached[2]
-            else:
-                snapshot, memo = None, {}
-        if snapshot is None:
-            snapshot = load_snapshot(run_dir)
-            with self._lock:
-                self._entries[run_dir] = (stamp, snapshot, memo)
-                self._entries.move_to_end(run_dir)
-                while len(self._entries) > self._size:
-                    self._entries.popitem(last=False)
-        holder = driver_of(run_dir)
-        fresh = dataclasses.replace(snapshot, driver=holder.describe() if holder else "", taken_at=time.time())
-        return fresh, memo
-
-    def memo(self, run_dir: Path, key: str, make: Callable[[RunSnapshot], Any]) -> Any:
-        """`make(snapshot)`, computed once per version of the run's archive."""
-        snapshot, memo = self._entry(run_dir)
-        if key not in memo:
-            memo[key] = make(snapshot)
-        return memo[key]
-
+        if cached is not None and cached[0] == stamp:
+            holder = driver_of(run_dir)
+            return dataclasses.replace(cached[1], driver=holder.describe() if holder else "", taken_at=time.time())
+        snapshot = refresh(cached[1] if cached is not None else None, run_dir)
+        with self._lock:
+            self._entries[run_dir] = (stamp, snapshot)
+            self._entries.move_to_end(run_dir)
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+        return snapshot
 
     def drawing(self, key: Any, make: Callable[[], Any]) -> Any:
         """A plot by what it shows (`key`: a hashable of its inputs): redrawn only when they change,
         not on every write to the archive (a running run writes every few seconds)."""
+        key = _HashedOnce(key)
         with self._lock:
-            if key in self._drawings:
+            svg = self._drawings.get(key)
+            if svg is not None:
                 self._drawings.move_to_end(key)
-                return self._drawings[key]
+                return svg
         svg = make()
         with self._lock:
             self._drawings[key] = svg
             while len(self._drawings) > self._drawings_size:
                 self._drawings.popitem(last=False)
         return svg
+
+
+class _HashedOnce:
+    """A drawing's key, hashed once: a lineage's key holds thousands of nodes, and a tuple does
+    not keep its hash. Equal when the keys are (tuples compare items by identity first, so an
+    unchanged lineage compares fast)."""
+
+    __slots__ = ("key", "hash")
+
+    def __init__(self, key: Any):
+        self.key, self.hash = key, hash(key)
+
+    def __hash__(self) -> int:
+        return self.hash
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _HashedOnce) and self.hash == other.hash and self.key == other.key
 
 
 def version(run_dir: Path) -> str:

@@ -23,11 +23,16 @@ CHAT_PATHS = ("/v1/chat/completions", "/chat/completions")
 
 @dataclass(frozen=True)
 class Answer:
-    """A successful completion whose message content is `content` (valid JSON or not)."""
+    """A successful completion whose message content is `content` (valid JSON or not).
+
+    `finish_reason="length"` is a reply cut off at the output token limit; `cached_tokens` of
+    the prompt tokens were served from the provider's prompt cache (reported as OpenAI does)."""
 
     content: str
     prompt_tokens: int = 100
     completion_tokens: int = 20
+    finish_reason: str = "stop"
+    cached_tokens: int = 0
 
 
 @dataclass(frozen=True)
@@ -195,14 +200,35 @@ def _completion_body(answer: Answer, model: str) -> dict[str, Any]:
         "created": int(time.time()),
         "model": model,
         "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": answer.content}, "finish_reason": "stop"}
+            {"index": 0, "message": {"role": "assistant", "content": answer.content},
+             "finish_reason": answer.finish_reason}
         ],
         "usage": {
             "prompt_tokens": answer.prompt_tokens,
             "completion_tokens": answer.completion_tokens,
             "total_tokens": answer.prompt_tokens + answer.completion_tokens,
+            "prompt_tokens_details": {"cached_tokens": answer.cached_tokens},
         },
     }
+
+
+def python_answer(code: str, before: str = "Here is the complete file.", after: str = "") -> Answer:
+    """The whole file in one ```python block, with prose around it as chat models write it."""
+    return Answer(f"{before}\n\n```python\n{code.rstrip()}\n```\n{after}".strip() + "\n")
+
+
+def search_replace(*edits: tuple[str, str], before: str = "Two small changes:", fenced: bool = True) -> Answer:
+    """SEARCH/REPLACE blocks (search, replace), fenced as Aider's models usually send them."""
+    blocks = "".join(f"<<<<<<< SEARCH\n{search.rstrip(chr(10))}\n=======\n{replace.rstrip(chr(10))}\n>>>>>>> REPLACE\n"
+                     for search, replace in edits)
+    body = f"```python\n{blocks}```\n" if fenced else blocks
+    return Answer(f"{before}\n\n{body}")
+
+
+def cut_off(answer: Answer, keep_fraction: float = 0.6) -> Answer:
+    """The same answer stopped part-way by the output token limit (finish_reason "length")."""
+    return Answer(answer.content[: int(len(answer.content) * keep_fraction)], answer.prompt_tokens,
+                  answer.completion_tokens, finish_reason="length")
 
 
 def _error_body(message: str, status: int) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from archlab.errors import UsageError, validation_problems
 from archlab.insights.detail import comparison, experiment_detail
 from archlab.insights.lineage import lineage
 from archlab.insights.snapshot import load_history
-from archlab.insights.summary import row_of, run_listing, run_summary
+from archlab.insights.summary import experiment_rows, run_listing, run_summary
 from archlab.insights.table import TableQuery, select
 from archlab.web.context import experiment_id, run_dir, snapshot, table_query, web
 from archlab.web.decisions import decide
@@ -78,7 +78,7 @@ def run_version(request: Request, run: str) -> JSONResponse:
 @router.get("/runs/{run}/experiments")
 def experiments(request: Request, run: str, query: TableQuery = Depends(table_query)) -> JSONResponse:
     snap = snapshot(request, run)
-    rows = web(request).cache.memo(snap.run_dir, "rows", lambda s: [row_of(e) for e in s.experiments])
+    rows = experiment_rows(snap)
     return _json(select(rows, query)[:query.limit])
 
 

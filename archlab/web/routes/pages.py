@@ -12,7 +12,7 @@ from archlab.insights.highlight import diff_html, python_html
 from archlab.insights.lineage import lineage
 from archlab.insights.records import ExperimentDetail, RunSummary
 from archlab.insights.snapshot import RunSnapshot, load_history
-from archlab.insights.summary import row_of, run_listing, run_summary
+from archlab.insights.summary import experiment_rows, run_listing, run_summary
 from archlab.insights.table import SORT_KEYS, TableQuery, choices, select
 from archlab.web.context import experiment_id, run_dir, snapshot, table_query, web
 from archlab.web.files import file_response
@@ -82,7 +82,7 @@ def _columns(request: Request, query: TableQuery) -> list[dict]:
 @router.get("/runs/{run}/experiments", response_class=HTMLResponse)
 def experiments_page(request: Request, run: str, query: TableQuery = Depends(table_query)):
     snap = snapshot(request, run)
-    rows = web(request).cache.memo(snap.run_dir, "rows", lambda s: [row_of(e) for e in s.experiments])
+    rows = experiment_rows(snap)
     matching = select(rows, query)
     shown = matching[:query.limit or PAGE_ROWS]
     more = request.url.include_query_params(limit=len(matching)) if len(shown) < len(matching) else None

@@ -1,24 +1,25 @@
 """Structured answers: find the JSON in a model's reply and validate it against a typed model.
 
 A reply may be plain JSON, a fenced ```json block, or prose around one object; the first
-candidate object that validates wins. A bad answer earns exactly one corrective retry that
-shows the model its answer and the validation error; a second bad answer raises
-`StructuredOutputError`, which callers record as a failed step.
+candidate object that validates wins. The request asks for JSON through the provider's JSON
+mode where litellm offers one (`CallOptions.response_format`). A bad answer earns exactly one
+corrective retry that shows the model its answer and the validation error (or that it was cut
+off at the token limit); a second bad answer raises `StructuredOutputError`, which callers
+record as a failed step.
 """
 from __future__ import annotations
 
 import json
 import re
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, Iterator, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from agents.llm import LLMClient
-from agents.llm_config import StructuredOutputError
+from agents.llm.client import CallOptions, LLMClient, LLMReply
+from agents.llm.errors import StructuredOutputError
 from agents.prompting import Prompts
 
 Model = TypeVar("Model", bound=BaseModel)
-Salvage = Callable[[str], "dict[str, Any] | None"]
 
 FENCED = re.compile(r"```(?:json|JSON)?[ \t]*\n(.*?)```", re.DOTALL)
 CORRECTION_TEMPLATE = "structured_retry.j2"
@@ -56,18 +57,12 @@ def _decode_at(text: str, index: int) -> tuple[dict[str, Any], int] | None:
     return (value, end) if isinstance(value, dict) else None
 
 
-def parse_answer(text: str, model_cls: type[Model], salvage: Salvage | None = None) -> Model:
+def parse_answer(text: str, model_cls: type[Model]) -> Model:
     """The first JSON object in `text` that validates as `model_cls`; ValueError saying why not."""
     first_error: ValidationError | None = None
     for candidate in json_objects(text):
         try:
             return model_cls.model_validate(candidate)
-        except ValidationError as error:
-            first_error = first_error or error
-    salvaged = salvage(text) if salvage else None
-    if salvaged is not None:
-        try:
-            return model_cls.model_validate(salvaged)
         except ValidationError as error:
             first_error = first_error or error
     if first_error is not None:
@@ -95,14 +90,14 @@ def ask_structured(
     experiment_id: str | None = None,
     *,
     prompts: Prompts | None = None,
-    salvage: Salvage | None = None,
+    options: CallOptions | None = None,
 ) -> Model:
     """Ask, parse, and on a bad answer ask once more with the error shown."""
-    reply = client.complete(role, messages, experiment_id)
+    reply = client.complete(role, messages, experiment_id, options)
     try:
-        return parse_answer(reply.text, model_cls, salvage)
+        return parse_answer(reply.text, model_cls)
     except ValueError as error:
-        first_problem = str(error)
+        first_problem = _with_cut_off(reply, str(error))
     correction = (prompts or Prompts()).text(
         CORRECTION_TEMPLATE,
         error=first_problem,
@@ -113,10 +108,17 @@ def ask_structured(
         {"role": "assistant", "content": reply.text},
         {"role": "user", "content": correction},
     ]
-    second = client.complete(role, retry_messages, experiment_id)
+    second = client.complete(role, retry_messages, experiment_id, options)
     try:
-        return parse_answer(second.text, model_cls, salvage)
+        return parse_answer(second.text, model_cls)
     except ValueError as error:
         raise StructuredOutputError(
-            f"{role} gave no valid {model_cls.__name__} after a corrective retry: {error}"
+            f"{role} gave no valid {model_cls.__name__} after a corrective retry: {_with_cut_off(second, str(error))}"
         ) from error
+
+
+def _with_cut_off(reply: LLMReply, problem: str) -> str:
+    if not reply.truncated:
+        return problem
+    return (f"the answer was cut off at the output token limit after {reply.completion_tokens} tokens, so {problem}; "
+            "answer more briefly")

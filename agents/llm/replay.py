@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents.llm import LLMClient, LLMReply
-from agents.llm_config import LLMConfig
+from agents.llm.bandit import Choice
+from agents.llm.client import CallOptions, LLMClient, LLMReply
+from agents.llm.config import LLMConfig
 from agents.replay import DIVERGENCE, ReplaySource, first_difference, only_figures_differ, prompt_sha256
 from knowledge.archive import Archive
 from knowledge.records import Event, LLMCall
@@ -32,8 +33,15 @@ class ReplayClient(LLMClient):
         super().__init__(keyless, archive.record_llm_call, run, **kwargs)
         self._archive, self._source = archive, source
 
+    def choose(self, role: str, experiment_id: str | None = None) -> Choice:
+        """The model the original used for this attempt, so prompts are fitted to the same budget."""
+        recorded = self._source.answer(experiment_id, role, self._served(experiment_id, role))
+        if recorded is None:
+            return super().choose(role, experiment_id)  # the call itself will say that the record ends here
+        return Choice(recorded.model, "replayed")
+
     def _send_unless_stopped(self, role: str, model: str, messages: list[dict[str, Any]],
-                             experiment_id: str | None) -> LLMReply:
+                             experiment_id: str | None, options: CallOptions) -> LLMReply:
         index = self._served(experiment_id, role)
         recorded = self._source.answer(experiment_id, role, index)
         where = f"{role} attempt #{index + 1} of {experiment_id or 'the run'}"
@@ -53,7 +61,8 @@ class ReplayClient(LLMClient):
         with self._lock:
             self._spent_usd += recorded.cost_usd  # the budget stops the replay where it stopped the original
         return LLMReply(recorded.response, recorded.prompt_tokens, recorded.completion_tokens, cost_usd=0.0,
-                        latency_s=0.0, model=recorded.model)
+                        latency_s=0.0, model=recorded.model, finish_reason=recorded.meta.get("finish_reason", "stop"),
+                        cached_tokens=recorded.cached_tokens)
 
     def _delay(self, attempt: int, error: BaseException) -> float:
         return 0.0  # nobody to wait for
