@@ -45,7 +45,7 @@ def rung_correlations(experiments: Sequence[Experiment], rungs: Sequence[str], r
 def proxies_of(exp: Experiment) -> dict[str, float]:
     """The zero-cost proxies the worker recorded for the experiment's first seed (eval.json metrics)."""
     found = ((exp.metrics.get("metrics") or {}).get("proxies")) or {}
-    return {k: float(v) for k, v in found.items() if k != "seconds" and isinstance(v, (int, float))
+    return {k: float(v) for k, v in found.items() if isinstance(v, (int, float))
             and math.isfinite(v)}
 
 

@@ -109,7 +109,7 @@ def proxy_correlations(grid: dict, tasks: list[str], names: list[str], seeds: li
     for task in tasks:
         sign = HEADLINES[task][1]
         rows = [grid[task][n][s] for n in names for s in seeds if grid[task][n].get(s, {}).get("status") == "ok"]
-        proxies = sorted({k for r in rows for k in (r["metrics"].get("proxies") or {}) if k != "seconds"})
+        proxies = sorted({k for r in rows for k in (r["metrics"].get("proxies") or {})})
         for proxy in proxies:
             pairs = [(r["metrics"]["proxies"][proxy], sign * headline(task, r["metrics"])) for r in rows
                      if isinstance(r["metrics"]["proxies"].get(proxy), (int, float))]

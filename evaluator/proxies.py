@@ -19,7 +19,6 @@ records them for every candidate and measures their rank correlation with fitnes
 from __future__ import annotations
 
 import math
-import time
 from pathlib import Path
 from typing import Callable
 
@@ -61,7 +60,6 @@ def _hidden_scores(hidden: torch.Tensor) -> dict[str, float]:
 def zero_cost_proxies(model: nn.Module, train_batch: Callable[[int], Batch], device: torch.device,
                       candidate: Path, batches: int = PROXY_BATCHES) -> dict[str, float | None]:
     """The proxies of a freshly built model, averaged over the first `batches` training batches."""
-    started = time.perf_counter()
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     totals: dict[str, float] = {}
@@ -81,6 +79,4 @@ def zero_cost_proxies(model: nn.Module, train_batch: Callable[[int], Batch], dev
         for name, value in scores.items():
             totals[name] = totals.get(name, 0.0) + value / batches
     model.zero_grad(set_to_none=True)
-    found: dict[str, float | None] = {n: (v if math.isfinite(v) else None) for n, v in totals.items()}
-    found["seconds"] = time.perf_counter() - started
-    return found
+    return {n: (v if math.isfinite(v) else None) for n, v in totals.items()}

@@ -137,8 +137,10 @@ def evaluate_candidate(spec: WorkerSpec, result: EvalResult, candidate: Path, st
 
     refuse_interference()
     seed_everything(spec.seed)  # the training-free rung: a throw-away model, then training starts afresh
+    proxies_started = time.perf_counter()
     result.metrics["proxies"] = zero_cost_proxies(build_model(make_mixer, vocab_size, budget).to(device),
                                                   data.train_batch, device, candidate)
+    result.timings["proxies"] = time.perf_counter() - proxies_started  # a timing, not a metric: replays compare metrics
     refuse_interference()
     seed_everything(spec.seed)
     model = build_model(make_mixer, vocab_size, budget).to(device)
