@@ -53,8 +53,7 @@ def with_float32(precision: Precision) -> list[Precision]:
     """The precisions to probe at: float32 first, on the same device with the tight tolerance (a small leak
     that bf16 round-off would hide), then the training precision when it differs (a leak that switches
     on under bf16 autocast only)."""
-    strict = precision_for(torch.device("cpu"))
-    return [Precision(precision.device, False, strict.rtol, strict.floor), precision] if precision.bf16 else [precision]
+    return [precision_for(precision.device, bf16=False), precision] if precision.bf16 else [precision]
 
 
 def check_lengths(budget: Budget) -> list[int]:
