@@ -11,7 +11,7 @@ import pytest
 from knowledge.archive import Archive
 from knowledge.records import Experiment, Fitness, Stage
 from tests.cli_support import cli, make_run
-from tests.loop_support import write_config
+from tests.support.smoke_run import SMOKE_RUN, copy_run
 
 LONG_NAME = "delta-head-decay-conv4-silu-gated-l2-rms-window64-chunk32-expand2-0f3a9c"
 PARENT_CODE = "class Mixer:\n    def forward(self, x):\n        return x\n"
@@ -114,15 +114,12 @@ def test_resume_with_no_more_experiments_than_done_says_so(tmp_path):
 
 
 @pytest.mark.slow
-def test_resume_extends_a_finished_run(tmp_path):
-    config = write_config(tmp_path, experiments=1, workers=1)
-    first = cli("run", "--offline", "--config", str(config), "--name", "grow", cwd=tmp_path, timeout=600)
-    assert first.returncode == 0, first.stdout + first.stderr
-    run_dir = tmp_path / "runs" / "grow"
+def test_resume_extends_a_finished_run(smoke_run, tmp_path):
+    run_dir = copy_run(smoke_run, tmp_path / "runs")  # a real run, finished: one proposal planned and done
     extended = cli("resume", str(run_dir), "--experiments", "2", cwd=tmp_path, timeout=600)
     assert extended.returncode == 0, extended.stdout + extended.stderr
-    assert "run grow: 1 -> 2 proposals (1 finished)" in extended.stdout
+    assert f"run {SMOKE_RUN}: 1 -> 2 proposals (1 finished)" in extended.stdout
     assert json.loads((run_dir / "config.json").read_text())["experiments"] == 2
     with Archive.open(run_dir, readonly=True) as archive:
-        proposals = [e for e in archive.experiments(run="grow") if e.proposer != "reference"]
+        proposals = [e for e in archive.experiments(run=SMOKE_RUN) if e.proposer != "reference"]
     assert len(proposals) == 2 and all(e.finished for e in proposals)

@@ -138,11 +138,10 @@ def test_a_run_on_a_terminal_shows_the_panel(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_run_without_a_terminal_prints_one_line_per_event(tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([*archlab_cmd(), "run", "--offline", "--config", str(_run_config(tmp_path)), "--name", "ci"],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stdout + done.stderr
+def test_a_run_without_a_terminal_prints_one_line_per_event(smoke_run_result):
+    """The session's shared run is made this way (tests/support/smoke_run.py): `archlab run --offline`, one
+    proposal, stdout and stderr captured; its exit code 0 is asserted there."""
+    done = smoke_run_result
     assert "╭" not in done.stdout + done.stderr and "\x1b[" not in done.stdout + done.stderr
     events = done.stderr.splitlines()
     assert len(events) >= 2 and all(EVENT_LINE.match(line) for line in events), done.stderr

@@ -12,6 +12,7 @@ from knowledge.embeddings import make_embedder
 from knowledge.records import Stage
 from knowledge.vectors import VectorStore
 from tests.loop_support import archlab, status, write_config
+from tests.support.smoke_run import SMOKE_RUN, copy_run
 
 pytestmark = pytest.mark.slow
 
@@ -60,11 +61,13 @@ def test_offline_run_finishes_every_experiment_and_archives_it(tmp_path):
     assert missing.returncode == 2 and "e9999" in missing.stderr
 
 
-def test_a_second_run_with_the_same_name_is_refused(tmp_path):
+def test_a_second_run_with_the_same_name_is_refused(smoke_run, tmp_path):
+    run_dir = copy_run(smoke_run, tmp_path / "runs")  # a run `archlab run` made, in this runs directory
     config = write_config(tmp_path, experiments=0)
-    archlab("run", "--config", str(config), "--name", "twice", cwd=tmp_path)
-    again = archlab("run", "--config", str(config), "--name", "twice", cwd=tmp_path, check=False)
+    before = (run_dir / "config.json").read_text()
+    again = archlab("run", "--config", str(config), "--name", SMOKE_RUN, cwd=tmp_path, check=False)
     assert again.returncode == 2 and "archlab resume" in again.stderr
+    assert (run_dir / "config.json").read_text() == before  # the run is left as it was
 
 
 @pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray is an optional dependency")

@@ -14,6 +14,7 @@ import pytest
 from knowledge.archive import Archive
 from knowledge.records import Stage
 from tests.loop_support import ROOT, archlab, write_config
+from tests.support.smoke_run import copy_run
 
 pytestmark = pytest.mark.slow
 
@@ -41,10 +42,11 @@ def kill_when(process: subprocess.Popen, condition, what: str) -> None:
 
 
 def proposals(run_dir: Path) -> list:
+    """The run's proposals (its name is its directory's)."""
     if not (run_dir / "archive.sqlite").exists():
         return []
     with Archive.open(run_dir / "archive.sqlite") as archive:
-        return [e for e in archive.experiments(run="crashy") if e.proposer != "reference"]
+        return [e for e in archive.experiments(run=run_dir.name) if e.proposer != "reference"]
 
 
 def evaluation_in_flight(run_dir: Path) -> bool:
@@ -85,18 +87,20 @@ def test_kill_9_at_several_points_then_resume(tmp_path):
         assert len(genomes) == len(set(genomes))  # no proposal was made twice
 
 
-def test_a_stop_signal_ends_the_run_cleanly_and_resume_finishes_it(tmp_path):
-    """Ctrl-C (or `kill`): the evaluation in flight is abandoned, not recorded as a failure."""
-    config = write_config(tmp_path, experiments=2, workers=2)
-    run_dir = tmp_path / "runs" / "crashy"
-    run = start_run(tmp_path, "run", "--config", str(config), "--name", "crashy")
+def test_a_stop_signal_ends_the_run_cleanly_and_resume_finishes_it(smoke_run, tmp_path):
+    """Ctrl-C (or `kill`): the evaluation in flight is abandoned, not recorded as a failure. The run is a copy
+    of the session's finished smoke run driven on by one more proposal (`run` and `resume` drive alike)."""
+    run_dir = copy_run(smoke_run, tmp_path / "runs")
+    run = start_run(tmp_path, "resume", str(run_dir), "--experiments", "2")
     deadline = time.monotonic() + DEADLINE_SECONDS
     while not evaluation_in_flight(run_dir):
         assert run.poll() is None and time.monotonic() < deadline, "no evaluation started"
         time.sleep(0.1)
     run.send_signal(signal.SIGTERM)
     assert run.wait(timeout=60) == 130
-    assert not any(exp.stage is Stage.FAILED for exp in proposals(run_dir))
+    stopped = proposals(run_dir)
+    assert not any(exp.stage is Stage.FAILED for exp in stopped)
+    assert not all(exp.finished for exp in stopped)  # the evaluation in flight was cut, left to the resume
 
     archlab("resume", str(run_dir), cwd=tmp_path)
     finished = proposals(run_dir)

@@ -5,41 +5,24 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
 import stat
-from pathlib import Path
 
 import pytest
 
 from knowledge.archive import Archive
 from tests.cli_support import cli
-from tests.loop_support import archlab, write_config
+from tests.support.smoke_run import copy_run
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory) -> Path:
-    """An offline run at the smoke budget: the baseline (two seeds) and one proposal."""
-    root = tmp_path_factory.mktemp("replay")
-    config = write_config(root, experiments=1, workers=1)
-    archlab("run", "--config", str(config), "--name", "smoke", cwd=root)
-    return root / "runs" / "smoke"
-
-
-def copy_run(run_dir: Path, tmp_path: Path) -> Path:
-    """A copy to tamper with; its config names the copy, so the archive's run name still matches."""
-    copy = tmp_path / "runs" / run_dir.name
-    shutil.copytree(run_dir, copy)
-    return copy
-
-
 def test_an_experiment_replays_bit_exactly_and_the_replay_is_recorded_beside_the_original(smoke_run, tmp_path):
-    with Archive.open(smoke_run, readonly=True) as archive:
+    copy = copy_run(smoke_run, tmp_path / "runs")  # the replay is recorded in the run: not in the shared one
+    with Archive.open(copy, readonly=True) as archive:
         before = archive.get_experiment("e0002")
     assert before.provenance and before.provenance.torch and before.provenance.data.get("0")
 
-    done = cli("replay", str(smoke_run), "e0002", cwd=tmp_path, timeout=300)
+    done = cli("replay", str(copy), "e0002", cwd=tmp_path, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "nothing: the same harness, torch" in done.stdout
     assert "verdict: reproduced bit-exactly" in done.stdout
@@ -47,7 +30,7 @@ def test_an_experiment_replays_bit_exactly_and_the_replay_is_recorded_beside_the
     recorded = before.metrics["metrics"]["accuracy"]
     assert accuracy.split()[1:3] == [f"{recorded:.6f}", f"{recorded:.6f}"]
 
-    with Archive.open(smoke_run, readonly=True) as archive:
+    with Archive.open(copy, readonly=True) as archive:
         after = archive.get_experiment("e0002")
         [event] = archive.events(experiment_id="e0002", kind="replay")
     assert after == before  # never overwritten
@@ -56,7 +39,7 @@ def test_an_experiment_replays_bit_exactly_and_the_replay_is_recorded_beside_the
 
 
 def test_a_changed_seed_in_the_archive_is_refused_with_the_reason(smoke_run, tmp_path):
-    copy = copy_run(smoke_run, tmp_path)
+    copy = copy_run(smoke_run, tmp_path / "runs")
     with Archive.open(copy) as archive:
         exp = archive.get_experiment("e0002")
         seeds = [{**entry, "seed": 7} for entry in exp.metrics["seeds"]]
@@ -79,7 +62,7 @@ def test_a_changed_seed_in_the_archive_is_refused_with_the_reason(smoke_run, tmp
 
 def test_a_changed_data_hash_is_refused_unless_allowed_and_a_read_only_run_says_it_could_not_record(
         smoke_run, tmp_path):
-    copy = copy_run(smoke_run, tmp_path)
+    copy = copy_run(smoke_run, tmp_path / "runs")
     with Archive.open(copy) as archive:
         exp = archive.get_experiment("e0002")
         archive.update_experiment("e0002", provenance=exp.provenance.model_copy(update={"data": {"0": "0" * 64}}))
@@ -118,7 +101,7 @@ def test_the_export_holds_every_field_but_the_code_unless_asked(smoke_run, tmp_p
 
 
 def test_a_whole_offline_run_replays_with_the_same_code_and_statuses(smoke_run, tmp_path):
-    copy = copy_run(smoke_run, tmp_path)
+    copy = copy_run(smoke_run, tmp_path / "runs")
     done = cli("replay", str(copy), "--as", "again", cwd=tmp_path, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "2 experiments, 2 the same, 0 diverged" in done.stdout
