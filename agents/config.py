@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from agents.answers import JudgeWeights
 from agents.llm.config import LLMConfig
+from sandbox.slots import DeviceSlot, check_specs, parse_slots, threads_per_slot
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -40,6 +41,18 @@ class Rung(BaseModel):
     promote_fraction: float = Field(0.25, gt=0.0, le=1.0)  # share of the rung below that climbs here
 
 
+class ProxyGate(BaseModel):
+    """Skipping training by a zero-cost proxy (docs/yardstick.md): off until the run's own archive
+    shows the proxy predicts trained fitness."""
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = False                # true: gate proposals once the measured correlation justifies it
+    proxy: Literal["grad_norm", "snip", "hidden_logdet", "effective_rank"] = "snip"  # the proxy that gates (higher: more promising)
+    min_rho: float = Field(0.5, gt=0.0, le=1.0)  # the proxy's Spearman rho with trained fitness must reach this
+    min_candidates: int = Field(20, ge=3)  # over at least this many trained candidates of the run
+    skip_quantile: float = Field(0.25, gt=0.0, lt=1.0)  # a proposal scoring below this quantile of the run's scores is not trained
+
+
 class YardstickConfig(BaseModel):
     """How candidates are judged (docs/yardstick.md). One task stays the default until the many-core
     tuning (bench/bench_yardstick.py) shows the suite ranks the references well across seeds."""
@@ -50,6 +63,7 @@ class YardstickConfig(BaseModel):
     quality_weight: float = Field(1.0, ge=0.0)      # suite: weight of the tasks' mean score (0 baseline, 1 ceiling)
     efficiency_weight: float = Field(0.1, ge=0.0)   # suite: weight of the mean log2 speed-up over the baseline (0.1: twice as fast is worth a tenth of the gap to attention)
     ladder: list[Rung] = Field(default_factory=list)  # rungs above the run's budget, in order; empty: one rung
+    proxy_gate: ProxyGate = Field(default_factory=ProxyGate)  # the [yardstick.proxy_gate] table: skip training by a proxy
 
     @model_validator(mode="after")
     def _consistent(self) -> "YardstickConfig":
@@ -60,7 +74,7 @@ class YardstickConfig(BaseModel):
         if stray:
             raise ValueError(f"yardstick.task_weights names {stray}, which are not in yardstick.tasks {self.tasks}")
         if self.tasks and self.ladder:
-            raise ValueError("yardstick: a ladder over a suite of tasks is not supported yet; "
+            raise ValueError("yardstick: a ladder over a suite of tasks is not supported yet (docs/yardstick.md says why); "
                              "drop yardstick.ladder or yardstick.tasks")
         return self
 
@@ -74,7 +88,7 @@ class RunConfig(BaseModel):
     budget: str = "cpu"                  # per-evaluation budget: smoke (seconds), cpu (minutes on 2 cores) or gpu
     experiments: int = Field(30, ge=0)   # proposals to finish, not counting the seeding references
     workers: int = Field(2, ge=1)        # experiments in flight at once
-    devices: list[str] = Field(default_factory=list)  # device slots; empty: one "cpu" slot per worker
+    devices: list[str] = Field(default_factory=list)  # device slots: cpu, cuda:N, cuda:NxK (K at once on GPU N) or ["auto"]; empty: one "cpu" slot per worker
     ray: str | None = None               # evaluate on Ray: "local" starts one here, else a cluster address
     ray_tries: int = Field(3, ge=1)      # Ray: tries of an evaluation that a lost node, worker or object store cut short
     ray_reconnect_s: float = Field(60.0, ge=5.0)  # Ray: how long the cluster may stay unreachable before the run stops (resumable)
@@ -93,16 +107,32 @@ class RunConfig(BaseModel):
             raise ValueError("run names use letters, digits, '.', '_' and '-' (at most 64 characters)")
         return name
 
+    @field_validator("devices")
+    @classmethod
+    def _valid_devices(cls, devices: list[str]) -> list[str]:
+        return check_specs(devices)
+
     @property
     def ray_device_kind(self) -> str:
         """On Ray each evaluation takes one GPU when `devices` name CUDA ones, else one CPU."""
         return "cuda" if any(device.startswith("cuda") for device in self.devices) else "cpu"
 
     @property
+    def ray_gpu_sharing(self) -> int:
+        """On Ray, `cuda:NxK` makes each evaluation take a K-th of a GPU (the largest K named)."""
+        return max((slot.sharing for slot in self.slots if slot.device != "cpu"), default=1)
+
+    @property
     def device_slots(self) -> list[str]:
+        """The slot specs for the executor (`auto` is resolved by `archlab run` before this is read)."""
         return self.devices or ["cpu"] * self.workers
 
     @property
+    def slots(self) -> list[DeviceSlot]:
+        return parse_slots(self.device_slots)
+
+    @property
     def threads_per_worker(self) -> int:
-        """This machine's cores shared among the workers; on Ray a task holds one CPU of its node."""
-        return 1 if self.ray else max(1, (os.cpu_count() or 1) // self.workers)
+        """This machine's cores split between the evaluations that run at once (every slot, a shared
+        GPU's included); on Ray a task holds one CPU of its node."""
+        return 1 if self.ray else threads_per_slot(os.cpu_count() or 1, len(self.slots))

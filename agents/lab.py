@@ -56,15 +56,18 @@ class Lab:
         self.archive.log_event(Event(run=self.run, kind=kind, message=message, experiment_id=experiment_id, data=data))
 
     def evaluate(self, target: Path | str, budget: str, seed: int, out_dir: Path,
-                 experiment_id: str | None = None, task: str | None = None) -> EvalResult:
+                 experiment_id: str | None = None, task: str | None = None,
+                 gate: tuple[str, float] | None = None) -> EvalResult:
         """One sandboxed evaluation wherever the executor places it; abandoned (StopRequested),
-        not recorded, if the run stops meanwhile. `task`: one of a suite's tasks (default the run's).
+        not recorded, if the run stops meanwhile. `task`: one of a suite's tasks (default the run's);
+        `gate`: (proxy, threshold) below which the candidate is not trained (agents/proxy_gate.py).
         With `experiment_id`, its progress is kept in
         `training` while it runs (where the executor streams progress: not from a Ray node)."""
         self.check_stop()
         source = Path(target).read_text(encoding="utf-8") if Path(target).is_file() else None  # a node may lack the file
         work = functools.partial(evaluate_on_node, source, target, task=task or self.config.task, budget=budget, seed=seed, out_dir=out_dir,
-                                 data=self.config.data, threads=self.config.threads_per_worker)
+                                 data=self.config.data, threads=self.config.threads_per_worker,
+                                 **({"gate": gate} if gate else {}))
         on_progress = functools.partial(self.training.note, experiment_id) if experiment_id else None
         try:
             notify = functools.partial(self._cluster_note, experiment_id, out_dir)

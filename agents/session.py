@@ -73,4 +73,4 @@ def make_executor(config: RunConfig, stop: threading.Event | None = None, notify
 
     address = None if config.ray == "local" else config.ray
     return RayExecutor(config.ray_device_kind, capacity=config.workers, address=address, tries=config.ray_tries,
-                       reconnect_s=config.ray_reconnect_s, stop=stop, notify=notify)
+                       reconnect_s=config.ray_reconnect_s, stop=stop, notify=notify, gpu_sharing=config.ray_gpu_sharing)

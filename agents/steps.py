@@ -13,7 +13,8 @@ from agents.parents import choose_parent_and_references
 from agents.provenance import provenance
 from agents.scoring import score_experiment
 from agents.context import Neighbour, RejectedMotivation
-from evaluator.records import EvalResult
+from agents.proxy_gate import decide
+from evaluator.records import EvalResult, Status
 from knowledge.novelty import MotivationNovelty, code_hash, structure_hash
 from knowledge.records import Experiment, Stage
 
@@ -104,15 +105,17 @@ def code_step(lab: Lab, exp_id: str) -> None:
 
 
 def run_evaluation(lab: Lab, exp: Experiment, seed: int, budget: str | None = None,
-                   task: str | None = None) -> EvalResult:
+                   task: str | None = None, gate: tuple[str, float] | None = None) -> EvalResult:
     """One sandboxed evaluation on a free device slot; abandoned (not recorded) if the run stops.
     A reference is evaluated by name, so the evaluator knows which one is the quadratic ceiling.
-    `budget`: a rung of the ladder (agents.ladder), `task`: one of a suite's; None: the run's."""
+    `budget`: a rung of the ladder (agents.ladder), `task`: one of a suite's; None: the run's;
+    `gate`: the proxy gate's (proxy, threshold) (agents.proxy_gate)."""
     path = lab.experiment_dir(exp.id) / "candidate.py"
     path.write_text(exp.code)  # always from the archive: a kill -9 may have left a half-written file
     target = exp.name if exp.proposer == "reference" else path
     folder = "eval-" + "".join(f"{part}-" for part in (task, budget) if part) + f"seed{seed}"
-    return lab.evaluate(target, budget or lab.config.budget, seed, lab.experiment_dir(exp.id) / folder, exp.id, task)
+    return lab.evaluate(target, budget or lab.config.budget, seed, lab.experiment_dir(exp.id) / folder, exp.id, task,
+                        gate)
 
 
 def evaluate_step(lab: Lab, exp_id: str) -> None:
@@ -120,8 +123,20 @@ def evaluate_step(lab: Lab, exp_id: str) -> None:
     if exp.stage is not Stage.APPROVED:
         return
     started = time.monotonic()
-    results = score_experiment(lab, exp, lambda seed, task=None: run_evaluation(lab, exp, seed, task=task))
+    gated = exp.proposer != "reference" and lab.config.yardstick.proxy_gate.enabled
+    decision = decide(lab.config.yardstick.proxy_gate, lab.archive.experiments(run=lab.run)) if gated else None
+    first_task = (lab.config.yardstick.tasks or [None])[0]
+
+    def evaluate_seed(seed: int, task: str | None = None) -> EvalResult:  # only the first evaluation is gated
+        gate = decision.gate if decision and seed == lab.config.seed and task == first_task else None
+        return run_evaluation(lab, exp, seed, task=task, gate=gate)
+    results = score_experiment(lab, exp, evaluate_seed)
     first = results.results[0]
+    if decision is not None:
+        results.metrics["proxy_gate"] = decision.record()
+        if first.status is Status.SKIPPED:
+            first.reason = decision.skip_reason(first.metrics["proxies"][decision.proxy])
+        lab.log(exp_id, "proxy_gate", first.reason if first.status is Status.SKIPPED else decision.why)
     exp = lab.archive.get_experiment(exp_id)
     timings = _add_timing(exp, "evaluate", time.monotonic() - started)
     timings["train"] = round(timings.get("train", 0.0) + sum(r.timings.get("train", 0.0) for r in results.results), 3)

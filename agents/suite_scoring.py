@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 from agents.lab import Lab
 from evaluator.fitness import combine_seeds
-from evaluator.records import EvalResult
+from evaluator.records import EvalResult, Status
 from evaluator.suite import SuiteWeights, suite_score
 from knowledge.records import Experiment, Fitness
 
@@ -70,7 +70,12 @@ def score_suite(lab: Lab, exp: Experiment, evaluate: Callable[[int, str], EvalRe
     is_ceiling = exp.proposer == "reference" and exp.name == lab.team.task_ceiling
 
     def run_seed(seed: int) -> dict[str, EvalResult]:
-        return {task: evaluate(seed, task) for task in tasks}
+        done: dict[str, EvalResult] = {}
+        for task in tasks:
+            done[task] = evaluate(seed, task)
+            if done[task].status is Status.SKIPPED:  # the proxy gate stopped it: the other tasks are not run
+                break
+        return done
     seeds = [lab.config.seed]
     runs = [run_seed(seeds[0])]
     lite = [{t: _lite(r) for t, r in runs[0].items()}]

@@ -2,16 +2,18 @@
 
 Whether the cheap rung predicts the expensive one (rank correlation per pair of rungs, over the
 candidates that ran on both), whether each zero-cost proxy predicts trained fitness, and which
-candidates climb. `archlab status` and bench/bench_yardstick.py print these.
+candidates climb. archlab.insights.yardstick turns them into the figures that `archlab status`,
+the report and the web app show.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from itertools import combinations
 from typing import Any, Sequence
 
-from evaluator.stats import kendall_tau, spearman_rho
-from knowledge.records import Experiment
+from evaluator.stats import Interval, Verdict, beats, kendall_tau, spearman_rho
+from knowledge.records import Experiment, Fitness
 
 
 def rung_fitness(exp: Experiment, budget: str, run_budget: str) -> float | None:
@@ -63,11 +65,24 @@ def archive_proxy_correlations(experiments: Sequence[Experiment]) -> dict[str, A
     return found
 
 
-def best_against_references(experiments: Sequence[Experiment]) -> dict[str, Any] | None:
-    """The best proposal against the best reference, with intervals: "beats" only when the interval
-    of the difference excludes zero (evaluator.stats.beats)."""
-    from evaluator.stats import Interval, beats
+@dataclass(frozen=True)
+class Versus:
+    """The best proposal against the best reference: "beats" only when the 95% interval of the
+    difference excludes zero (evaluator.stats.beats), never from one seed."""
 
+    best: Experiment
+    reference: Experiment
+    best_interval: Interval
+    reference_interval: Interval
+    verdict: Verdict
+
+
+def _interval(fitness: Fitness) -> Interval:
+    return Interval(fitness.value, fitness.stderr, fitness.seeds)
+
+
+def best_against_references(experiments: Sequence[Experiment]) -> Versus | None:
+    """None until a proposal and a reference both have a plausible fitness."""
     def fit(group: list[Experiment]) -> Experiment | None:
         scored = [e for e in group if e.fitness is not None and not e.fitness.flagged]
         return max(scored, key=lambda e: e.fitness.value, default=None)
@@ -75,16 +90,5 @@ def best_against_references(experiments: Sequence[Experiment]) -> dict[str, Any]
     reference = fit([e for e in experiments if e.proposer == "reference"])
     if best is None or reference is None:
         return None
-    as_interval = lambda f: Interval(f.value, f.stderr, f.seeds)  # noqa: E731
-    verdict = beats(as_interval(best.fitness), as_interval(reference.fitness))
-    return {"best": best.id, "best_name": best.name, "reference": reference.name,
-            "best_interval": as_interval(best.fitness).describe(),
-            "reference_interval": as_interval(reference.fitness).describe(),
-            "beats": verdict.beats, "why": verdict.reason}
-
-
-def yardstick_report(experiments: Sequence[Experiment], run_budget: str, ladder: Sequence[str]) -> dict[str, Any]:
-    """What `archlab status` shows about the yardstick: rung agreement, proxies, the honest best."""
-    return {"rungs": rung_correlations(experiments, [run_budget, *ladder], run_budget) if ladder else {},
-            "proxies": archive_proxy_correlations(experiments),
-            "best_against_references": best_against_references(experiments)}
+    mine, theirs = _interval(best.fitness), _interval(reference.fitness)
+    return Versus(best, reference, mine, theirs, beats(mine, theirs))

@@ -28,10 +28,10 @@ HEADER = """# Configuration reference
 Everything lives in `archlab.toml` in the current directory, or the file given with `--config`.
 Every key is optional; command-line flags override the file (`--task`, `--budget`, `--experiments`,
 `--workers`, `--devices`, `--ray`, `--review`, `--name`, `--runs-dir`, `--seed`, `--data`, `--llm` for
-`llm.models.default`, `--api-base` for `llm.api_base`). A run records its resolved configuration
-in `runs/<name>/config.json`; `archlab resume` reads it from there. An unknown key or a value out of
-bounds stops the command with exit 2 and names the key. `archlab.example.toml` is a commented
-starting point.
+`llm.models.default`, `--api-base` for `llm.api_base`, `--suite` for `yardstick.tasks = ["mqar", "bytelm"]`).
+A run records its resolved configuration in `runs/<name>/config.json`; `archlab resume` reads it
+from there. An unknown key or a value out of bounds stops the command with exit 2 and names the key.
+`archlab.example.toml` is a commented starting point.
 """
 
 
@@ -43,6 +43,8 @@ SECTIONS = (
     ("yardstick", "YardstickConfig", "How candidates are judged: a suite of tasks with efficiency, or a ladder of "
      "budgets (docs/yardstick.md)."),
     ("yardstick.ladder", "Rung", "Each rung above the run's budget, in order (`[[yardstick.ladder]]`)."),
+    ("yardstick.proxy_gate", "ProxyGate", "Skipping training by a zero-cost proxy once the run's archive shows it "
+     "predicts fitness (off by default; docs/yardstick.md)."),
     ("llm", "LLMConfig", "Absent: the offline researcher. Present: every role is a language model through litellm."),
     ("llm.bandit", "BanditConfig", "How a role with several models (`llm.model_weights`) chooses among them."),
     ("llm.prices.\"MODEL\"", "ModelPrice", "Dollars per million tokens for a model litellm has no price for."),
@@ -51,11 +53,11 @@ SECTIONS = (
 
 def _models() -> dict[str, type[BaseModel]]:
     from agents.answers import JudgeWeights
-    from agents.config import Rung, RunConfig, SearchConfig, YardstickConfig
+    from agents.config import ProxyGate, Rung, RunConfig, SearchConfig, YardstickConfig
     from agents.llm.config import BanditConfig, LLMConfig, ModelPrice
 
-    return {m.__name__: m for m in (RunConfig, SearchConfig, JudgeWeights, YardstickConfig, Rung, LLMConfig,
-                                    BanditConfig, ModelPrice)}
+    return {m.__name__: m for m in (RunConfig, SearchConfig, JudgeWeights, YardstickConfig, Rung, ProxyGate,
+                                    LLMConfig, BanditConfig, ModelPrice)}
 
 
 def source_comments(model: type[BaseModel]) -> dict[str, str]:

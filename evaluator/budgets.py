@@ -49,6 +49,16 @@ class Budget:
     check_seconds: float = 60.0        # checks 2-6 together; an endless forward is cut here
     train_wall_fraction: float = 0.6   # training stops early past this share of wall_seconds
     memory_bytes: int = 6 * GIB
+    # torch.compile of the mixer (evaluator/compile.py): "auto" compiles on CUDA when eager training of the baseline,
+    # at eager_tokens_per_second, is expected to take at least compile_pays_after_seconds (compiling costs 20-220 s
+    # on an H200 and saves 40-60% of the training time); None: not measured, auto stays eager
+    compile: str | bool = "auto"
+    compile_pays_after_seconds: float = 120.0
+    compile_wall_fraction: float = 0.3  # compilation is cut here (share of wall_seconds); the evaluation then runs eager
+    eager_tokens_per_second: float | None = None
+    # measured on a GPU, for `--devices auto` (sandbox.slots.auto_sharing); None: not measured, one per GPU
+    gpu_peak_memory_bytes: int | None = None  # one evaluation's peak GPU memory
+    gpu_busy_fraction: float | None = None    # share of one evaluation's wall time its GPU is busy
 
 
 _PRESETS: dict[tuple[str, str], Budget] = {}
@@ -112,13 +122,17 @@ _MQAR_GPU = Budget(
     d_model=128, n_layers=2, n_heads=2, mlp_ratio=4, batch_size=64, seq_lens=(128, 256, 512),
     steps=2000, lr=1e-3, warmup_steps=100, log_every=50, eval_batches=16,
     latency_lengths=(1024, 4096, 16384), complexity_lengths=(2048, 4096, 8192, 16384),
-    max_parameters=20_000_000, wall_seconds=600.0, check_seconds=120.0, memory_bytes=32 * GIB)
+    max_parameters=20_000_000, wall_seconds=600.0, check_seconds=120.0, memory_bytes=32 * GIB,
+    eager_tokens_per_second=655_000,  # the gated delta rule on an H200 (issue 14): 58 s of training, auto stays eager
+    gpu_peak_memory_bytes=None, gpu_busy_fraction=None)  # filled from bench_gpu_throughput on an H200
 _register(_MQAR_GPU)
 # The gated delta rule trains at ~200k tokens/s here on an H100 (softmax attention ~870k): 1500 steps
 # of 32 x 1024 bytes take it about 4 minutes.
 _register(replace(_MQAR_GPU, task="bytelm", task_config=ByteLMConfig(corpus_bytes=10 * 2**20),
                   d_model=512, n_layers=6, n_heads=8, seq_lens=(1024,), batch_size=32, steps=1500,
-                  lr=1e-3, eval_batches=8, max_parameters=40_000_000))
+                  lr=1e-3, eval_batches=8, max_parameters=40_000_000,
+                  eager_tokens_per_second=233_000,  # the gated delta rule on an H200: 211 s of training, auto compiles
+                  gpu_peak_memory_bytes=None, gpu_busy_fraction=None))  # filled from bench_gpu_throughput on an H200
 
 
 def list_budgets(task: str | None = None) -> list[tuple[str, str]]:

@@ -32,11 +32,12 @@ from evaluator.spec import CANDIDATE_NAME, SPEC_NAME, WorkerSpec, nonce_of, resu
 from evaluator.tasks import get_task
 from sandbox.job import Limits, SandboxJob, SandboxOutcome
 from sandbox.runner import run_sandboxed
+from sandbox.slots import memory_fraction
 from sandbox.screen import screen_source
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 GRACE_SECONDS = 30.0          # beyond the budget's wall time: interpreter start-up and writing the result
-GPU_MEMORY_FRACTION = 0.9     # the worker caps itself to this share of its GPU
+GPU_MEMORY_FRACTION = 0.9     # the worker caps itself to this share of its GPU (divided among evaluations sharing it)
 # Worker threads wait passively: spinning OpenMP threads collapse to a quarter of their speed as
 # soon as another process wants one of their cores (measured on 2 cores with one busy neighbour:
 # 37k -> 10k tokens/s spinning; 28k idle and 22k with the neighbour when passive). Parallel
@@ -70,8 +71,13 @@ def resolve_target(target: Path | str) -> Target:
 
 def evaluate(target: Path | str, task: str, budget: str = "smoke", device: str = "cpu", seed: int = 0,
              out_dir: Path | None = None, data: Path | None = None, threads: int | None = None,
-             stop: threading.Event | None = None, on_progress: ProgressCallback | None = None) -> EvalResult:
+             stop: threading.Event | None = None, on_progress: ProgressCallback | None = None,
+             gate: tuple[str, float] | None = None, sharing: int = 1, compile: str | bool | None = None) -> EvalResult:
     """Evaluate one candidate file (or reference name) on `task` within `budget`; writes out_dir/eval.json.
+    `compile` ("auto", True, False) overrides the budget's torch.compile setting (evaluator/compile.py).
+    `gate` (proxy name, threshold): a candidate scoring below it is not trained (status skipped).
+    `sharing`: evaluations using this GPU at once (a slot `cuda:NxK`); the worker caps its GPU memory to
+    its share, GPU_MEMORY_FRACTION / sharing (recorded as `gpu_memory_fraction`).
 
     Setting `stop` kills the worker at once; the result then says so (status crashed, reason
     starting "stopped") and is meant to be discarded by the caller. `on_progress` is called with each
@@ -103,7 +109,7 @@ def evaluate(target: Path | str, task: str, budget: str = "smoke", device: str =
                             checks=[screen_check])
     else:
         result = _run_worker(resolved, task, budget_spec, sandbox_device, seed, data, threads, out_dir, stop,
-                             on_progress)
+                             on_progress, gate, sharing=sharing, compile=compile)
         result.checks.insert(0, screen_check)
     # What was asked for is recorded by the orchestrator, whatever the worker wrote.
     result.task, result.budget, result.device, result.seed = task, budget, device, seed
@@ -116,7 +122,8 @@ def evaluate(target: Path | str, task: str, budget: str = "smoke", device: str =
 
 def _run_worker(target: Target, task: str, budget: Budget, device: str, seed: int, data: Path | None,
                 threads: int | None, out_dir: Path, stop: threading.Event | None,
-                on_progress: ProgressCallback | None) -> EvalResult:
+                on_progress: ProgressCallback | None, gate: tuple[str, float] | None = None,
+                sharing: int = 1, compile: str | bool | None = None) -> EvalResult:
     """Run the worker on a screened candidate in a fresh work directory, which is removed after."""
     work_dir = Path(tempfile.mkdtemp(prefix="archlab-eval-"))
     progress_key = secrets.token_hex(16)
@@ -125,16 +132,18 @@ def _run_worker(target: Target, task: str, budget: Budget, device: str, seed: in
         nonce = secrets.token_hex(16)
         shutil.copyfile(target.path, work_dir / CANDIDATE_NAME)
         on_gpu = device.startswith("cuda")
+        fraction = memory_fraction(GPU_MEMORY_FRACTION, sharing) if on_gpu else None
         threads = threads or (2 if on_gpu else len(os.sched_getaffinity(0)))
         WorkerSpec(task=task, budget=budget.name, seed=seed, device="cuda" if on_gpu else "cpu", nonce=nonce,
                    complexity_exempt=target.complexity_exempt, data_path=str(data) if data else None,
-                   threads=threads, gpu_memory_fraction=GPU_MEMORY_FRACTION if on_gpu else None,
+                   threads=threads, gpu_memory_fraction=fraction,
                    progress_fd=reader.write_fd if reader else None, progress_key=progress_key if reader else "",
+                   gate_proxy=gate[0] if gate else "", gate_below=gate[1] if gate else None, compile=compile,
                    ).write(work_dir / SPEC_NAME)
         job = SandboxJob(
             argv=[sys.executable, "-m", "evaluator.worker", SPEC_NAME], work_dir=work_dir,
             limits=Limits(wall_seconds=budget.wall_seconds + GRACE_SECONDS, memory_bytes=budget.memory_bytes,
-                          gpu_memory_fraction=GPU_MEMORY_FRACTION if on_gpu else None),
+                          gpu_memory_fraction=fraction),
             readonly_paths=(PROJECT_ROOT, *([data] if data else [])),
             env={"PYTHONPATH": str(PROJECT_ROOT), **THREAD_ENV,
                  **{name: str(threads) for name in THREAD_COUNT_VARIABLES}},
@@ -147,6 +156,7 @@ def _run_worker(target: Target, task: str, budget: Budget, device: str, seed: in
             if Path(log).is_file():
                 shutil.copyfile(log, out_dir / Path(log).name)
         result = classify(outcome, work_dir / result_name(nonce), budget)
+        result.gpu_memory_fraction = fraction
         first_step = result.timings.pop("first_step_epoch", None)
         if first_step:
             result.timings["submit_to_first_step"] = first_step - submitted

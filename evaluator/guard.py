@@ -15,6 +15,13 @@ see everything: in Python 3.11 setting an attribute of a class (`torch.Tensor.ar
 of a module, `os.write` on an open descriptor, an import of a module already loaded and starting
 a thread raise no event. The worker covers those with `integrity` (checked after every forward
 of the backbone), a sealed result and `os._exit`.
+
+The compile profile (`CompileProfile`, only when the worker compiles the model with torch.compile)
+relaxes three things, each only while every frame on the stack is trusted code (the candidate's own
+frames never are): starting a process whose executable resolves to one of the compilers resolved
+before arming (never a shell, never the interpreter), file changes and writes under the compile
+cache directory inside the work directory, and trusting the Python code inductor generates there
+(it is written only by trusted code, under the same rule). Everything else stays refused.
 """
 from __future__ import annotations
 
@@ -90,6 +97,14 @@ class GuardRefusal(PermissionError):
 
 
 @dataclass(frozen=True)
+class CompileProfile:
+    """What torch.compile needs after arming: its cache directory and the compilers it may run (real paths)."""
+
+    cache_dir: Path
+    executables: frozenset[str]
+
+
+@dataclass(frozen=True)
 class GuardStatus:
     active: bool
     detail: str
@@ -107,14 +122,16 @@ def trusted_roots() -> tuple[str, ...]:
 
 
 def arm(candidate: Path, allowed_imports: Iterable[str], readable: Iterable[Path] = (),
-        then: Callable[[], T] = lambda: None) -> tuple[GuardStatus, T]:
+        then: Callable[[], T] = lambda: None, compile_profile: CompileProfile | None = None) -> tuple[GuardStatus, T]:
     """Install the audit hook for the rest of this process; irreversible by design.
 
     `then` runs right after, with the harness's own calls still unrestricted (the seccomp filter is
     loaded through ctypes and verifies itself with a socket); its value is returned.
+    `compile_profile` allows what torch.compile needs (see the module's docstring), nothing more.
     """
     candidate_file = os.path.realpath(candidate)
-    code_roots = trusted_roots()
+    cache = os.path.realpath(compile_profile.cache_dir) + os.sep if compile_profile else None
+    code_roots = trusted_roots() + ((cache,) if cache else ())
     project = str(Path(__file__).resolve().parent.parent)
     read_roots = code_roots + tuple(os.path.realpath(p) + os.sep for p in (project, *readable)
                                     if os.path.realpath(p) != os.sep)
@@ -126,12 +143,15 @@ def arm(candidate: Path, allowed_imports: Iterable[str], readable: Iterable[Path
     inside: set[int] = set()          # threads now inside the hook: its own sys._getframe must pass
     trust: dict[str, bool] = {}       # co_filename -> trusted, cached
     setting_up = [True]               # only ever goes from True to False
+    # Compiling, code torch generates from strings ("<string>", "<eval_with_key>.N") is trusted: after arming only
+    # trusted code may compile strings, and the code generators a candidate may use run its own frames beside it.
+    generated = ("<frozen ", "<") if compile_profile else ("<frozen ",)
 
     def trusted_file(filename: str) -> bool:
         known = trust.get(filename)
         if known is None:
             real = os.path.realpath(filename) if filename.startswith(os.sep) else filename
-            known = filename.startswith("<frozen ") or (real != candidate_file and real.startswith(code_roots))
+            known = filename.startswith(generated) or (real != candidate_file and real.startswith(code_roots))
             trust[filename] = known
         return known
 
@@ -151,6 +171,15 @@ def arm(candidate: Path, allowed_imports: Iterable[str], readable: Iterable[Path
     def check(event: str, args: tuple) -> None:
         if setting_up[0] and _all_trusted(stack()):
             return
+        if compile_profile is not None and _compiler_may(event, args, compile_profile, cache):
+            if _all_trusted(stack()):
+                return
+        if compile_profile is not None and event in PROCESS_EVENTS:
+            untrusted = next((f"{filename}" for _, filename, trusted in stack() if not trusted), None)
+            refuse(f"{event}({_show(args[:1])})", f"untrusted code ({untrusted}) is on the stack" if untrusted and
+                   _compiler_may(event, args, compile_profile, cache) else
+                   "the compile profile runs only the compilers found when the guard was armed: "
+                   + ", ".join(sorted(compile_profile.executables)))
         if event in ALWAYS_REFUSED:
             refuse(event, ALWAYS_REFUSED[event])
         if event in FILE_CHANGES:
@@ -197,7 +226,70 @@ def arm(candidate: Path, allowed_imports: Iterable[str], readable: Iterable[Path
         after = then()
     finally:
         setting_up[0] = False
-    return GuardStatus(True, f"audit hook armed: reads under {len(read_roots)} roots, no writes"), after
+    detail = f"audit hook armed: reads under {len(read_roots)} roots, no writes"
+    if compile_profile is not None:
+        detail += (f"; compile profile: trusted code may run {len(compile_profile.executables)} compilers and write "
+                   f"under {compile_profile.cache_dir}")
+    return GuardStatus(True, detail), after
+
+
+CACHE_VARIABLES = frozenset({"TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR"})
+INDUCTOR_VARIABLES = frozenset({"_TORCHINDUCTOR_PYOBJECT_TENSOR_DATA_PTR"})
+PROCESS_EVENTS = frozenset({"subprocess.Popen", "os.posix_spawn"})
+CACHE_CHANGES = frozenset({"os.mkdir", "os.rename", "os.remove", "os.rmdir", "os.chmod", "os.utime", "os.link",
+                           "os.symlink", "open", "shutil.copyfile", "shutil.copymode", "shutil.rmtree"})
+
+
+def _compiler_may(event: str, args: tuple, profile: CompileProfile, cache: str) -> bool:
+    """Whether the compile profile allows this event, provided only trusted code is on the stack."""
+    if event in PROCESS_EVENTS:
+        executable, env = args[0], (args[3] if event == "subprocess.Popen" else args[2])
+        return _resolved(executable, env) in profile.executables
+    if event == "os.putenv":  # inductor re-sets its cache variables and passes a pointer to its extensions
+        key, value = (os.fsdecode(a) for a in args[:2])
+        return (key in CACHE_VARIABLES and _under(value, cache)) or key in INDUCTOR_VARIABLES
+    if event == "open" and isinstance(args[0], int):  # a compiler's output pipe, or a file mkstemp made in the cache
+        target = _descriptor_path(args[0])
+        return target.startswith("pipe:") or _under(target, cache)
+    if event in CACHE_CHANGES:
+        paths = [a for a in (args[:2] if event in ("os.rename", "os.link", "os.symlink", "shutil.copyfile")
+                             else args[:1]) if isinstance(a, (str, bytes, os.PathLike))]
+        return bool(paths) and all(_under(os.fsdecode(p), cache) for p in paths)
+    return False
+
+
+def _under(path: str, directory: str) -> bool:
+    return bool(path) and (os.path.realpath(path) + os.sep).startswith(directory)
+
+
+def _descriptor_path(descriptor: int) -> str:
+    try:
+        return os.readlink(f"/proc/self/fd/{descriptor}")
+    except OSError:
+        return ""
+
+
+def _resolved(executable: object, env: object) -> str:
+    """The real path a process start would run: absolute paths as they are, bare names through PATH."""
+    if not isinstance(executable, (str, bytes, os.PathLike)):
+        return ""
+    name = os.fsdecode(executable)
+    if os.sep not in name:
+        path = (env or {}).get("PATH") if isinstance(env, dict) else None
+        found = _which(name, path or os.environ.get("PATH", os.defpath))
+        if found is None:
+            return ""
+        name = found
+    return os.path.realpath(name)
+
+
+def _which(name: str, path: str) -> str | None:
+    """shutil.which without importing shutil into the hook (its own calls would be audited)."""
+    for directory in path.split(os.pathsep):
+        candidate = os.path.join(directory, name)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return None
 
 
 def _all_trusted(frames: list[tuple[str, str, bool]]) -> bool:

@@ -26,6 +26,7 @@ class Status(str, Enum):
     OOM = "oom"                  # memory limit hit
     CRASHED = "crashed"          # the worker died or raised outside a check
     DIVERGED = "diverged"        # non-finite or exploding loss during training
+    SKIPPED = "skipped"          # not trained: a zero-cost proxy ranked it below the run's gate (no verdict)
 
 
 @dataclass
@@ -58,9 +59,11 @@ class EvalResult:
     train_tokens_per_second: float | None = None
     inference_latency_ms: dict[str, float] = field(default_factory=dict)  # seq length -> ms per forward
     peak_memory_bytes: int | None = None
+    gpu_memory_fraction: float | None = None  # on CUDA: the share of the GPU's memory the worker was capped to
     budget_spec: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)  # phase -> seconds
     isolation: str = ""
+    compilation: dict[str, Any] = field(default_factory=dict)  # torch.compile: setting, compiled, reason (not a metric)
     guards: dict[str, str] = field(default_factory=dict)  # in-process guards of the worker: audit_hook, seccomp
     log_tail: str = ""  # truncated stdout/stderr of the worker, only a log
 

@@ -36,6 +36,9 @@ class WorkerSpec:
     gpu_memory_fraction: float | None = None
     progress_fd: int | None = None   # the write end of the orchestrator's progress pipe, inherited
     progress_key: str = ""           # seals progress events; like the nonce, gone before candidate code runs
+    compile: str | bool | None = None  # "auto", True or False overrides the budget's `compile`; None: the budget's
+    gate_proxy: str = ""             # the zero-cost proxy that gates training (agents/proxy_gate.py); "": none
+    gate_below: float | None = None  # a score below this stops the evaluation after the proxies (status skipped)
 
     def write(self, path: Path) -> None:
         path.write_text(json.dumps(dataclasses.asdict(self), indent=2))

@@ -134,3 +134,14 @@ def spearman_rho(x: Sequence[float], y: Sequence[float]) -> float | None:
     cov = sum((a - mx) * (b - my) for a, b in zip(rx, ry))
     norm = math.sqrt(sum((a - mx) ** 2 for a in rx) * sum((b - my) ** 2 for b in ry))
     return cov / norm if norm else None
+
+
+def quantile(values: Sequence[float], q: float) -> float:
+    """The `q` quantile (0..1) of `values`, interpolating linearly between order statistics."""
+    if not values or not 0.0 <= q <= 1.0:
+        raise ValueError(f"a quantile needs values and 0 <= q <= 1, got {len(values)} values and q={q}")
+    ordered = sorted(values)
+    position = q * (len(ordered) - 1)
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)

@@ -30,9 +30,10 @@ from evaluator.candidate_loader import (CandidateError, ContractError, blame_can
                                        is_out_of_memory, load_mixer_class)
 from evaluator.checks import (check_batch_independence, check_causality, check_complexity, check_forward,
                               check_instantiate, check_trained_causality, precision_for, scoring_inputs)
+from evaluator.compile import CompilePlan, CompilerTools, check_setting, compile_or_fall_back, prepare_compilation
 from evaluator.harness import held_out_metrics, seed_everything, train
 from evaluator.families.mixer import ALLOWED_IMPORTS
-from evaluator.guard import arm
+from evaluator.guard import CompileProfile, arm
 from evaluator.integrity import replaced_since, take_snapshot, torch_interference
 from evaluator.measure import forward_latency_ms, peak_memory_bytes, reset_peak_memory
 from evaluator.proxies import zero_cost_proxies
@@ -104,21 +105,32 @@ def run_checks(result: EvalResult, checks: list[tuple[str, Callable[[], CheckRes
 
 
 def evaluate_candidate(spec: WorkerSpec, result: EvalResult, candidate: Path, started: float,
-                       progress: ProgressCallback = lambda event: None) -> None:
-    """Fill `result` in place, phase by phase; returns early at the first failure."""
+                       progress: ProgressCallback = lambda event: None,
+                       compilation: tuple[CompilePlan, CompilerTools | None] | None = None) -> None:
+    """Fill `result` in place, phase by phase; returns early at the first failure.
+    `compilation`: the plan and the compiler from `prepare_compilation` (None: eager)."""
     device = configure_device(spec)
     task: Task = get_task(spec.task)
     budget: Budget = get_budget(spec.task, spec.budget)
     vocab_size = task.vocab_size(budget)
     data = task.make_data(budget, spec.seed, Path(spec.data_path) if spec.data_path else None)  # files: before arming
-    result.guards = arm_guards(candidate, [Path(spec.data_path)] if spec.data_path else [])
+    plan, tools = compilation or (CompilePlan(False, False, "compile is off for this evaluation"), None)
+    result.guards = arm_guards(candidate, [Path(spec.data_path)] if spec.data_path else [],
+                               CompileProfile(tools.cache_dir, tools.executables) if tools else None)
     mark = time.perf_counter()
 
     mixer_class = load_mixer_class(candidate)  # the first moment candidate code runs
     refuse_interference()
 
-    def make_mixer() -> torch.nn.Module:
+    def make_eager_mixer() -> torch.nn.Module:
         return mixer_class(budget.d_model, budget.n_heads)
+    make_mixer = make_eager_mixer  # compiled: every phase but the complexity check and the proxies (docs/gpu.md)
+    if plan.compiled:
+        progress(ProgressEvent("phase", "compile"))
+        make_mixer, plan, result.timings["compile"] = compile_within(mixer_class, make_eager_mixer, plan, budget,
+                                                                     device, spec.seed)
+        refuse_interference()
+    result.compilation = plan.record()
     seed_everything(spec.seed)
     checks = [
         ("instantiate", lambda: check_instantiate(make_mixer, candidate, budget, vocab_size, device)),
@@ -126,7 +138,7 @@ def evaluate_candidate(spec: WorkerSpec, result: EvalResult, candidate: Path, st
         ("causality", lambda: check_causality(make_mixer, candidate, budget, spec.seed, precision_for(device))),
         ("batch_independence", lambda: check_batch_independence(make_mixer, candidate, budget, spec.seed,
                                                                 precision_for(device))),
-        ("complexity", lambda: check_complexity(make_mixer, candidate, budget, device,
+        ("complexity", lambda: check_complexity(make_eager_mixer, candidate, budget, device,
                                                 task.max_complexity_exponent, spec.complexity_exempt)),
     ]
     progress(ProgressEvent("phase", "checks"))
@@ -138,9 +150,14 @@ def evaluate_candidate(spec: WorkerSpec, result: EvalResult, candidate: Path, st
     refuse_interference()
     seed_everything(spec.seed)  # the training-free rung: a throw-away model, then training starts afresh
     proxies_started = time.perf_counter()
-    result.metrics["proxies"] = zero_cost_proxies(build_model(make_mixer, vocab_size, budget).to(device),
+    result.metrics["proxies"] = zero_cost_proxies(build_model(make_eager_mixer, vocab_size, budget).to(device),
                                                   data.train_batch, device, candidate)
     result.timings["proxies"] = time.perf_counter() - proxies_started  # a timing, not a metric: replays compare metrics
+    score = result.metrics["proxies"].get(spec.gate_proxy) if spec.gate_below is not None else None
+    if score is not None and score < spec.gate_below:  # the run's proxy gate (agents/proxy_gate.py): not trained
+        result.status = Status.SKIPPED
+        result.reason = f"skipped by the {spec.gate_proxy} proxy: {score:.4g} below the gate's threshold {spec.gate_below:.4g}"
+        return
     refuse_interference()
     seed_everything(spec.seed)
     model = build_model(make_mixer, vocab_size, budget).to(device)
@@ -195,13 +212,34 @@ def evaluate_candidate(spec: WorkerSpec, result: EvalResult, candidate: Path, st
     _lap(result, "measure", mark)
 
 
-def arm_guards(candidate: Path, readable: list[Path]) -> dict[str, str]:
-    """Arm the audit hook, then the seccomp filter (when the sandbox package offers one); what is in force."""
+def compile_within(mixer_class: type[torch.nn.Module], make_eager: Callable[[], torch.nn.Module], plan: CompilePlan,
+                   budget: Budget, device: torch.device, seed: int) -> tuple[Callable[[], torch.nn.Module], CompilePlan,
+                                                                            float]:
+    """`compile_or_fall_back`, cut at `budget.compile_wall_fraction` of the wall budget: a compilation that would
+    eat the training's time leaves the evaluation eager, with the reason, instead of timing it out."""
+    seconds = budget.compile_wall_fraction * budget.wall_seconds
+    started = time.perf_counter()
+    try:
+        with deadline(seconds):
+            return compile_or_fall_back(mixer_class, make_eager, plan, budget, device, seed)
+    except Deadline:
+        torch._dynamo.reset()  # half-built graphs go; eager needs none of them
+        reason = (f"compilation took longer than {seconds:g} s ({budget.compile_wall_fraction:g} of the wall budget), "
+                  "so the evaluation ran eager")
+        return make_eager, dataclasses.replace(plan, compiled=False, reason=reason), time.perf_counter() - started
+
+
+def arm_guards(candidate: Path, readable: list[Path], compile_profile: CompileProfile | None = None) -> dict[str, str]:
+    """Arm the audit hook, then the seccomp filter (when the sandbox package offers one); what is in force.
+    With `compile_profile` both allow what torch.compile needs (docs/sandbox.md, "The compile profile")."""
     try:
         from sandbox.syscall_filter import apply_syscall_filter
     except ImportError:
         apply_syscall_filter = None
-    hook, syscalls = arm(candidate, ALLOWED_IMPORTS, readable, then=apply_syscall_filter or (lambda: None))
+    compiling = compile_profile is not None
+    hook, syscalls = arm(candidate, ALLOWED_IMPORTS, readable, compile_profile=compile_profile,
+                         then=(lambda: apply_syscall_filter(allow_processes=compiling)) if apply_syscall_filter
+                         else (lambda: None))
     if syscalls is None:
         seccomp = "not available (no sandbox.syscall_filter)"
     else:
@@ -236,10 +274,18 @@ def run(spec: WorkerSpec, candidate: Path, started: float,
     budget_seconds = get_budget(spec.task, spec.budget).wall_seconds
     result = EvalResult(status=Status.OK, reason="", task=spec.task, budget=spec.budget, device=spec.device,
                         seed=spec.seed, candidate_hash=hashlib.sha256(candidate.read_bytes()).hexdigest())
+    try:
+        setting = check_setting(get_budget(spec.task, spec.budget).compile if spec.compile is None else spec.compile)
+    except ValueError as error:
+        result.status, result.reason = Status.CRASHED, f"the spec is malformed: {error}"
+        return result
+    # Before the snapshot: the compiler stack's imports register kernels; before arming: nothing is refused yet.
+    compilation = prepare_compilation(setting, get_budget(spec.task, spec.budget), torch.device(spec.device),
+                                      Path.cwd())
     untouched = take_snapshot()  # before any candidate code runs
     try:
         with deadline(budget_seconds - (time.perf_counter() - started)):
-            evaluate_candidate(spec, result, candidate, started, progress)
+            evaluate_candidate(spec, result, candidate, started, progress, compilation)
     except Deadline:
         result.status = Status.TIMEOUT
         result.reason = (f"the evaluation did not finish within the wall budget of {budget_seconds:g} s "

@@ -8,6 +8,8 @@ cannot share an event, so the executor cancels the task instead (its sandbox die
 Either way, work that the stop reached ends with `WorkCancelled`: it has no result to record.
 `on_progress`, where given, is passed on as `work(..., on_progress=...)` by executors that run
 work in this process (LocalPool); a cluster node cannot call back into it, so Ray leaves it out.
+Where K pieces of work share one GPU (a slot `cuda:NxK`, sandbox.slots), the work is called with
+`sharing=K` as well, so that it caps itself to its share of the GPU's memory.
 """
 from __future__ import annotations
 
@@ -17,11 +19,11 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any, Callable, Protocol, TypeVar
 
-from sandbox.process_setup import cuda_index
 from sandbox.ray_faults import ConnectionWatch, EvaluationLost, LostAttempt, fault_cause, stretch_ray_reconnect_window
+from sandbox.slots import DeviceSlot, parse_slots
 
 T = TypeVar("T")
-Work = Callable[..., T]  # called as work(device=str, stop=threading.Event | None)
+Work = Callable[..., T]  # called as work(device=str, stop=threading.Event | None[, sharing=int][, on_progress=...])
 Notify = Callable[[str, str, dict], None]  # (event kind, message, data): what the cluster did to a piece of work
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CANCEL_POLL_SECONDS = 0.5
@@ -41,19 +43,19 @@ class Executor(Protocol):
 
 
 class LocalPool:
-    """Runs work on this machine: at most one piece per slot at a time, e.g. ["cuda:0", "cuda:1"] or ["cpu", "cpu"]."""
+    """Runs work on this machine: at most one piece per slot at a time. Slots are specs (sandbox.slots),
+    e.g. ["cuda:0", "cuda:1"], ["cpu", "cpu"] or ["cuda:0x4"] (four pieces at once on cuda:0)."""
 
-    def __init__(self, slots: list[str]):
-        if not slots:
+    def __init__(self, specs: list[str]):
+        if not specs:
             raise ValueError("LocalPool needs at least one slot, e.g. ['cpu'] or ['cuda:0', 'cuda:1']")
-        for slot in slots:
-            cuda_index(slot)  # refuses anything but "cpu" and "cuda:N"
-        self.slots = list(slots)
-        self.capacity = len(slots)
-        self._free: queue.Queue[str] = queue.Queue()
-        for slot in slots:
+        placed = parse_slots(specs)
+        self.slots = [slot.device for slot in placed]  # one device per slot: a shared GPU is named K times
+        self.capacity = len(placed)
+        self._free: queue.Queue[DeviceSlot] = queue.Queue()
+        for slot in placed:
             self._free.put(slot)
-        self._threads = ThreadPoolExecutor(max_workers=len(slots), thread_name_prefix="sandbox-slot")
+        self._threads = ThreadPoolExecutor(max_workers=len(placed), thread_name_prefix="sandbox-slot")
 
     def submit(self, work: Work[T], stop: threading.Event | None = None,
                on_progress: Callable[[Any], None] | None = None, notify: Notify | None = None) -> Future[T]:
@@ -67,7 +69,9 @@ class LocalPool:
             if stop is not None and stop.is_set():
                 raise WorkCancelled("stopped before it started")
             extra = {"on_progress": on_progress} if on_progress is not None else {}
-            outcome = work(device=slot, stop=stop, **extra)
+            if slot.sharing > 1:
+                extra["sharing"] = slot.sharing
+            outcome = work(device=slot.device, stop=stop, **extra)
         finally:
             self._free.put(slot)
         if stop is not None and stop.is_set():
@@ -82,9 +86,10 @@ class LocalPool:
 class RayExecutor:
     """Runs each piece of work as a Ray task on whichever node has a free CPU or GPU.
 
-    `device_kind` is "cpu" (a task takes one CPU) or "cuda" (one GPU, `num_gpus=1`). The work is
-    called on the node that runs it, with the GPU Ray assigned there; only its return value comes
-    back. Connects to `address` (a running cluster, whose nodes need archlab installed or a
+    `device_kind` is "cpu" (a task takes one CPU) or "cuda" (one GPU, `num_gpus=1`; with
+    `gpu_sharing` K, a K-th of one, `num_gpus=1/K`, so that Ray packs K tasks on a GPU, and the work is
+    called with `sharing=K`). The work is called on the node that runs it, with the GPU Ray assigned
+    there; only its return value comes back. Connects to `address` (a running cluster, whose nodes need archlab installed or a
     `runtime_env` that ships it) or starts a local Ray whose workers import this checkout.
     `capacity` is how many tasks the caller should keep in flight (Ray queues the rest).
 
@@ -96,11 +101,13 @@ class RayExecutor:
 
     def __init__(self, device_kind: str = "cpu", *, capacity: int = 1, address: str | None = None,
                  num_cpus: int | None = None, runtime_env: dict | None = None, tries: int = 3,
-                 reconnect_s: float = 60.0, stop: threading.Event | None = None, notify: Notify | None = None):
+                 reconnect_s: float = 60.0, stop: threading.Event | None = None, notify: Notify | None = None,
+                 gpu_sharing: int = 1):
         if device_kind not in ("cpu", "cuda"):
             raise ValueError(f"device_kind must be 'cpu' or 'cuda', got {device_kind!r}")
-        if capacity < 1 or tries < 1:
-            raise ValueError(f"capacity and tries must be at least 1, got {capacity} and {tries}")
+        if capacity < 1 or tries < 1 or gpu_sharing < 1:
+            raise ValueError(f"capacity, tries and gpu_sharing must be at least 1, got {capacity}, {tries} "
+                             f"and {gpu_sharing}")
         import ray  # optional dependency: `pip install 'archlab[cluster]'`
 
         self._ray = ray
@@ -120,7 +127,8 @@ class RayExecutor:
             # "local" always starts a Ray of our own: None would join whichever cluster this host started last
             ray.init(address=address or "local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
                      runtime_env=runtime_env)
-        resources = {"num_gpus": 1, "num_cpus": 1} if device_kind == "cuda" else {"num_cpus": 1}
+        resources = {"num_gpus": 1 / gpu_sharing, "num_cpus": 1} if device_kind == "cuda" else {"num_cpus": 1}
+        self._sharing = gpu_sharing if device_kind == "cuda" else 1
         self._remote = ray.remote(max_retries=0, **resources)(_run_on_ray_worker)
         self._watch = ConnectionWatch(_gcs_address(ray), reconnect_s,
                                       on_lost=self._give_up_connection, on_back=self._connection_back)
@@ -167,7 +175,7 @@ class RayExecutor:
         self._wait_for_cluster()
         if stop is not None and stop.is_set():
             raise WorkCancelled("stopped before it started")
-        task = self._remote.remote(work)
+        task = self._remote.remote(work, self._sharing)
         ray_future: Future[Any] = task.future()
         while not wait([ray_future], timeout=CANCEL_POLL_SECONDS).done:
             if self.lost_connection or self._closing.is_set():  # no Ray call now: it would block on the lost GCS
@@ -222,7 +230,7 @@ def _ignore(kind: str, message: str, data: dict) -> None:
     """The default `notify`: nobody asked to hear about the cluster."""
 
 
-def _run_on_ray_worker(work: Work[T]) -> tuple[T, dict[str, str]]:
+def _run_on_ray_worker(work: Work[T], sharing: int = 1) -> tuple[T, dict[str, str]]:
     """Inside the Ray task: the device is the GPU Ray assigned (a physical index), or the CPU.
     The node's name comes back with the value: files the work left are on that node's disk."""
     import socket
@@ -230,7 +238,8 @@ def _run_on_ray_worker(work: Work[T]) -> tuple[T, dict[str, str]]:
     import ray
 
     gpus = ray.get_gpu_ids()
-    value = work(device=f"cuda:{int(gpus[0])}" if gpus else "cpu", stop=None)
+    extra = {"sharing": sharing} if sharing > 1 else {}
+    value = work(device=f"cuda:{int(gpus[0])}" if gpus else "cpu", stop=None, **extra)
     node = {"node_id": ray.get_runtime_context().get_node_id(), "node_ip": ray.util.get_node_ip_address(),
             "host": socket.gethostname()}
     return value, node

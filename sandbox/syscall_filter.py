@@ -12,7 +12,11 @@ read, and glibc then falls back to clone, which the filter can check. Syscalls o
 no_new_privs. It is the kernel-level backstop for what the static screen and the audit hook miss
 (ctypes, native extensions): it applies with or without bubblewrap.
 
-Known cost: torch.compile and Triton run compilers as child processes, so they fail under it.
+The compile profile (`allow_processes=True`, only when the worker compiles the model with
+torch.compile: inductor and Triton run gcc and ptxas as child processes) lets execve, fork, vfork
+and clone without CLONE_THREAD through and keeps every other rule; children inherit the filter, so
+a compiler cannot open a network socket, trace, mount or signal other processes either. Which
+programs may run is the audit hook's allowlist (evaluator/guard.py), which the kernel cannot check.
 It needs the optional `pyseccomp` package and libseccomp.so.2. Where either is missing (GPU
 machines often have only torch, numpy and the stdlib) or the kernel refuses, nothing is applied
 and the returned status says why; it never raises.
@@ -45,6 +49,7 @@ REFUSED = (
     "settimeofday", "clock_settime", "clock_adjtime", "adjtimex", "sethostname", "setdomainname",
     "vhangup",
 )
+PROCESS_CALLS = frozenset({"execve", "execveat", "fork", "vfork"})  # allowed by the compile profile, with clone
 # Calls added since Linux 5.1 have one number on every architecture; used where libseccomp is too
 # old to know their names, since leaving clone3 or io_uring open would undo the rules above.
 RECENT_SYSCALL_NUMBERS = {"pidfd_send_signal": 424, "io_uring_setup": 425, "io_uring_enter": 426,
@@ -61,15 +66,17 @@ class FilterStatus:
     detail: str
 
 
-def apply_syscall_filter() -> FilterStatus:
-    """Install the filter on this process and all its threads; irreversible. Never raises."""
+def apply_syscall_filter(allow_processes: bool = False) -> FilterStatus:
+    """Install the filter on this process and all its threads; irreversible. Never raises.
+
+    `allow_processes`: the compile profile, where exec and new processes are allowed (see above)."""
     try:
         import pyseccomp as seccomp
     except Exception as error:  # ImportError, or RuntimeError/OSError when libseccomp.so is missing
         return FilterStatus(False, f"pyseccomp is unavailable ({type(error).__name__}: {error}); "
                                    "install `pyseccomp` and libseccomp2 for this layer")
     try:
-        syscall_filter, skipped, all_threads = _build(seccomp, os.getpid())
+        syscall_filter, skipped, all_threads = _build(seccomp, os.getpid(), allow_processes)
         syscall_filter.load()
     except Exception as error:  # the kernel or libseccomp refused (no seccomp, old kernel, ...)
         return FilterStatus(False, f"the kernel or libseccomp refused the filter: {type(error).__name__}: {error}")
@@ -77,6 +84,9 @@ def apply_syscall_filter() -> FilterStatus:
     if problem:
         return FilterStatus(False, f"the filter was loaded but does not hold: {problem}")
     detail = "network sockets, exec, new processes and signals to other processes are refused (EPERM)"
+    if allow_processes:
+        detail = ("compile profile: exec and new processes are allowed (compilers); network sockets and signals "
+                  "to other processes are refused (EPERM)")
     if skipped:
         detail += f"; not on this architecture: {', '.join(skipped)}"
     if not all_threads:
@@ -84,7 +94,7 @@ def apply_syscall_filter() -> FilterStatus:
     return FilterStatus(True, detail)
 
 
-def _build(seccomp, own_pid: int) -> tuple[object, list[str], bool]:
+def _build(seccomp, own_pid: int, allow_processes: bool = False) -> tuple[object, list[str], bool]:
     """The filter, the refused calls this architecture does not have, and whether it covers all threads."""
     refuse, missing = seccomp.ERRNO(errno.EPERM), []
     syscall_filter = seccomp.SyscallFilter(seccomp.ALLOW)
@@ -95,13 +105,11 @@ def _build(seccomp, own_pid: int) -> tuple[object, list[str], bool]:
     except OSError:  # libseccomp < 2.2
         all_threads = False
     syscall_filter.set_attr(seccomp.Attr.ACT_BADARCH, seccomp.ERRNO(errno.ENOSYS))
-    rules = [(refuse, name) for name in REFUSED]
+    rules = [(refuse, name) for name in REFUSED if not (allow_processes and name in PROCESS_CALLS)]
     rules += [(refuse, name, seccomp.Arg(0, seccomp.NE, own_pid)) for name in OWN_PROCESS_ONLY]
-    rules += [
-        (refuse, "socket", seccomp.Arg(0, seccomp.NE, socket.AF_UNIX)),
-        (refuse, "clone", seccomp.Arg(0, seccomp.MASKED_EQ, CLONE_THREAD, 0)),
-        (seccomp.ERRNO(errno.ENOSYS), "clone3"),
-    ]
+    rules += [(refuse, "socket", seccomp.Arg(0, seccomp.NE, socket.AF_UNIX)), (seccomp.ERRNO(errno.ENOSYS), "clone3")]
+    if not allow_processes:
+        rules.append((refuse, "clone", seccomp.Arg(0, seccomp.MASKED_EQ, CLONE_THREAD, 0)))
     for action, name, *arguments in rules:
         try:
             syscall_filter.add_rule(action, name, *arguments)

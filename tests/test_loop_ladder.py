@@ -12,7 +12,7 @@ from agents.steps import run_evaluation
 from agents.team import Team
 from agents.team_offline import OfflineAnalyst, OfflineCoder, OfflineResearcher
 from agents.ladder import climb
-from agents.yardstick import yardstick_report
+from archlab.insights.yardstick import yardstick_figures
 from evaluator.suite import task_score
 from knowledge.records import Experiment, Fitness, Stage
 from tests.loop_support import BASELINE_NAME, lab_in
@@ -44,8 +44,8 @@ def test_a_promising_experiment_climbs_and_its_fitness_is_the_rungs(tmp_path: Pa
         assert "smoke" in lab.archive.get_experiment("e0001").metrics["rungs"]
         climb(lab, "e0002", evaluate)
         assert len(ran) == 2  # recorded rungs are not run again
-        report = yardstick_report(lab.archive.experiments(run=RUN), "cpu", ["smoke"])
-        assert report["rungs"]["cpu -> smoke"]["candidates"] == 2  # the baseline ran on both too
+        (rungs,) = yardstick_figures(lab.archive.experiments(run=RUN), lab.config).rungs
+        assert (rungs.low, rungs.high, rungs.candidates) == ("cpu", "smoke", 2)  # the baseline ran on both too
         assert any("ladder" == e.kind and "rung smoke" in e.message for e in lab.archive.events(run=RUN))
 
 
@@ -72,3 +72,41 @@ def test_a_suite_run_scores_every_task_against_the_baseline_and_the_ceiling(tmp_
         assert all(0 < v <= 1 for v in expected.values())
         assert scored.fitness.value == pytest.approx(sum(expected.values()) / 2)
         assert scored.fitness.components["task:bytelm"] == pytest.approx(expected["bytelm"])
+
+
+def test_the_proxy_gate_skips_training_only_when_the_archive_justifies_it(tmp_path: Path):
+    """One sandboxed evaluation stops after the proxies (skipped, no fitness, the reason says why);
+    with too few trained candidates the gate stays off and the record says so (a leaky candidate
+    keeps this one fast: it fails its checks)."""
+    from agents.config import ProxyGate
+    from agents.steps import analyze_step, evaluate_step
+    from tests.loop_candidates import CUMULATIVE_MEAN, WHOLE_SEQUENCE_MEAN
+    team = Team(OfflineResearcher(), OfflineCoder(), OfflineAnalyst(), OfflineAnalyst(), BASELINE_NAME)
+    with lab_in(tmp_path, team, RUN) as lab:
+        gate = ProxyGate(enabled=True, proxy="grad_norm", min_rho=0.5, min_candidates=3, skip_quantile=0.5)
+        lab.config = lab.config.model_copy(update={"budget": "smoke", "yardstick": YardstickConfig(proxy_gate=gate)})
+        for k in range(3):  # trained candidates whose grad_norm ranks them as fitness does, far above any real score
+            lab.archive.add_experiment(Experiment(
+                id=f"e000{k + 2}", run=RUN, name=f"trained-{k}", proposer="offline", stage=Stage.ANALYZED,
+                status="ok", fitness=Fitness(value=k / 10, seeds=1), metrics={"metrics": {"proxies": {"grad_norm": 1e9 + k}}}))
+        lab.archive.add_experiment(Experiment(id="e0005", run=RUN, name="cumulative-mean", proposer="offline",
+                                              stage=Stage.APPROVED, code=CUMULATIVE_MEAN))
+        evaluate_step(lab, "e0005")
+        skipped = lab.archive.get_experiment("e0005")
+        assert skipped.status == "skipped" and skipped.fitness is None and skipped.stage is Stage.EVALUATED
+        assert skipped.reason.startswith("skipped by the grad_norm proxy: ") and "50% quantile" in skipped.reason
+        assert "rho +1.00" in skipped.reason and "train" not in skipped.metrics["timings"]  # training never started
+        assert skipped.metrics["proxy_gate"]["active"] and skipped.metrics["metrics"]["proxies"]["grad_norm"] < 1e9
+        analyze_step(lab, "e0005")  # the run goes on: analysed like any finished experiment, no climb
+        assert lab.archive.get_experiment("e0005").stage is Stage.ANALYZED
+
+        lab.config = lab.config.model_copy(update={"yardstick": YardstickConfig(
+            proxy_gate=gate.model_copy(update={"min_candidates": 10}))})
+        lab.archive.add_experiment(Experiment(id="e0006", run=RUN, name="whole-mean", proposer="offline",
+                                              stage=Stage.APPROVED, code=WHOLE_SEQUENCE_MEAN))
+        evaluate_step(lab, "e0006")
+        judged = lab.archive.get_experiment("e0006")
+        assert judged.status == "leaky" and not judged.metrics["proxy_gate"]["active"]
+        assert "fewer than min_candidates = 10" in judged.metrics["proxy_gate"]["why"]
+        logged = [e.message for e in lab.archive.events(run=RUN) if e.kind == "proxy_gate"]
+        assert logged[0] == skipped.reason and "the gate stayed off" in logged[1]

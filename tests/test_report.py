@@ -22,19 +22,11 @@ from archlab.report.render import render_html, render_markdown
 from knowledge.archive import Archive
 from knowledge.records import Experiment, Fitness, Stage
 from tests.cli_support import cli
-from tests.loop_support import archlab, write_config
 from tests.web_support import HOSTILE, synthetic_run
 
 PLOTS = 4   # fitness over time, quality against cost, lineages, time per experiment
-
-
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory) -> Path:
-    """An offline run at the smoke budget: the baseline (two seeds) and one proposal."""
-    root = tmp_path_factory.mktemp("report")
-    config = write_config(root, experiments=1, workers=1)
-    archlab("run", "--config", str(config), "--name", "smoke", cwd=root)
-    return root / "runs" / "smoke"
+# smoke_run (tests/support/smoke_run.py): the session's real offline run at the smoke budget, the baseline (two
+# seeds) and one proposal; read only.
 
 
 def _seed_mean(exp: Experiment, metric: str) -> float:

@@ -109,9 +109,9 @@ def test_rung_and_proxy_correlations_use_the_candidates_measured_on_both():
 def test_the_best_proposal_beats_the_best_reference_only_by_its_interval():
     refs = [_exp("e1", 0.0, proposer="reference"), _exp("e2", 0.10, proposer="reference")]
     clear = best_against_references([*refs, _exp("e3", 0.30)])
-    assert clear["beats"] and clear["reference"] == "e2"
+    assert clear.verdict.beats and clear.reference.id == "e2" and clear.best.id == "e3"
     one_seed = best_against_references([*refs, _exp("e3", 0.90, seeds=1, stderr=0.0)])
-    assert not one_seed["beats"] and "2 or more seeds" in one_seed["why"]
+    assert not one_seed.verdict.beats and "2 or more seeds" in one_seed.verdict.reason
 
 
 def test_mqar_sweep_measures_every_point_and_headlines_their_mean():

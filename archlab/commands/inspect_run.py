@@ -5,13 +5,14 @@ read-only storage."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import difflib
 import json
 from collections import Counter
 from pathlib import Path
 
-from agents.yardstick import yardstick_report
 from archlab.errors import UsageError
+from archlab.insights.yardstick import status_lines, yardstick_figures
 from archlab.rundir import find_run, load_run_config, open_for_reading
 from archlab.runlock import driver_of
 from knowledge.archive import Archive, ExperimentNotFoundError
@@ -71,8 +72,8 @@ def status(args: argparse.Namespace) -> int:
     config = load_run_config(run_dir)
     with open_for_reading(run_dir) as archive:
         report = run_status(archive, config.name)
-        report["yardstick"] = yardstick_report(archive.experiments(run=config.name), config.budget,
-                                               [rung.budget for rung in config.yardstick.ladder])
+        figures = yardstick_figures(archive.experiments(run=config.name), config)
+    report["yardstick"] = dataclasses.asdict(figures)
     holder = driver_of(run_dir)
     report["driver"] = {"host": holder.host, "pid": holder.pid, "command": holder.command} if holder else None
     if args.json:
@@ -85,24 +86,11 @@ def status(args: argparse.Namespace) -> int:
     print("  outcomes: " + ", ".join(f"{k} {v}" for k, v in report["statuses"].items()))
     best = report["best"]
     print(f"  best: {best['id']} {best['name']} fitness {best['fitness']['value']:+.4f}" if best else "  best: none yet")
-    _print_yardstick(report["yardstick"])
+    for line in status_lines(figures):
+        print(f"  {line}")
     print(f"  spend: ${report['spend']['usd']:.2f} in {report['spend']['calls']} LLM calls")
     print(f"  time: {report['seconds']['training']:.0f}s training of {report['seconds']['all_steps']:.0f}s in steps")
     return 0
-
-
-def _print_yardstick(found: dict) -> None:
-    versus = found["best_against_references"]
-    if versus:
-        print(f"  best vs {versus['reference']}: {versus['best_interval']} vs {versus['reference_interval']}: "
-              f"{versus['why']}")
-    for pair, figures in found["rungs"].items():
-        tau = figures["kendall"]
-        print(f"  rungs {pair}: {figures['candidates']} candidates on both, Kendall tau "
-              f"{'-' if tau is None else f'{tau:+.2f}'}")
-    shown = [f"{name} {f['spearman']:+.2f}" for name, f in found["proxies"].items() if f["spearman"] is not None]
-    if shown:
-        print("  proxies (Spearman rho with fitness): " + ", ".join(shown))
 
 
 def _params(exp: Experiment) -> int | None:

@@ -9,9 +9,13 @@ from pathlib import Path
 
 from archlab.config import load_config
 from archlab.errors import UsageError
-from archlab.devices import check_data, check_device
+from archlab.devices import check_data, check_slots, resolve_auto
 from archlab.rundir import CONFIG_FILE, find_run, load_run_config, prepare_run_dir, run_name, write_run_config
 from archlab.runlock import hold_run
+from sandbox.slots import AUTO
+
+
+DEFAULT_SUITE = ["mqar", "bytelm"]  # issue 12's default suite: recall and language modelling
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -20,12 +24,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--task", help="mqar or bytelm")
     run.add_argument("--budget", help="smoke, cpu or gpu")
     run.add_argument("--experiments", type=int, help="number of proposals to finish")
+    run.add_argument("--suite", action="store_true", default=None, help="judge on the default suite: "
+                     "yardstick.tasks = mqar and bytelm at the run's budget (docs/yardstick.md)")
     mode = run.add_mutually_exclusive_group()
     mode.add_argument("--llm", metavar="MODEL", help="litellm model for every role, e.g. openai/gpt-4o-mini")
     mode.add_argument("--offline", action="store_true", help="the offline researcher (the default with no model)")
     run.add_argument("--api-base", help="an OpenAI-compatible server for --llm (vLLM, Ollama, llama.cpp)")
     run.add_argument("--workers", type=int, help="experiments in flight at once")
-    run.add_argument("--devices", help="comma-separated device slots, e.g. cuda:0,cuda:1 (default: cpu per worker)")
+    run.add_argument("--devices", help="comma-separated device slots: cpu, cuda:N, cuda:NxK (K evaluations at once "
+                     "on GPU N, e.g. cuda:0x4), or auto (every GPU, K from the budget) (default: cpu per worker)")
     run.add_argument("--ray", metavar="ADDRESS", help="evaluate on Ray: 'local' starts one here, or a cluster "
                      "address such as 'auto' (needs the cluster extra: pip install 'archlab[cluster]')")
     run.add_argument("--review", action="store_true", default=None, help="wait for a person's decision on each candidate")
@@ -49,13 +56,14 @@ def start(args: argparse.Namespace) -> int:
         "devices": args.devices.split(",") if args.devices else None, "ray": args.ray,
         "review": args.review, "name": args.name,
         "runs_dir": str(args.runs_dir) if args.runs_dir else None, "seed": args.seed,
-        "data": str(args.data) if args.data else None,
+        "data": str(args.data) if args.data else None, "yardstick.tasks": DEFAULT_SUITE if args.suite else None,
         "llm.models.default": args.llm, "llm.api_base": args.api_base,
     }
     config = load_config(args.config, overrides)
     if args.offline:
         config = config.model_copy(update={"llm": None})
     _validate(config)
+    config = _resolve_devices(config)
     name = run_name(config)
     run_dir = prepare_run_dir(config, name)
     with hold_run(run_dir, name):
@@ -107,14 +115,34 @@ def _validate(config) -> None:
     try:
         get_task(config.task)
         get_budget(config.task, config.budget)
+        for task in config.yardstick.tasks:  # a suite evaluates every task at the run's budget
+            get_budget(task, config.budget)
     except (KeyError, ValueError) as error:
         raise UsageError(error.args[0] if error.args else str(error)) from error
     if config.data is not None:
         check_data(config.data)
-    for device in config.devices if config.ray is None else ():  # on Ray, the cluster's nodes have the GPUs
-        check_device(device, "--devices")
+    if config.ray is not None and config.devices == [AUTO]:
+        raise UsageError("--devices auto packs this machine's GPUs; on Ray give cuda (a GPU per evaluation) "
+                         "or cuda:0xK (a K-th of a GPU per evaluation)")
+    if config.ray is None and config.devices != [AUTO]:  # on Ray, the cluster's nodes have the GPUs
+        check_slots(config.devices)
     if config.ray is not None and importlib.util.find_spec("ray") is None:
         raise UsageError("evaluating on Ray needs it installed: pip install 'archlab[cluster]'")
+
+
+def _resolve_devices(config):
+    """`--devices auto` becomes the slots it stands for on this machine, which config.json records (a resume
+    keeps them, and with them the threads per evaluation)."""
+    if config.devices != [AUTO]:
+        return config
+    rungs = [config.budget, *(rung.budget for rung in config.yardstick.ladder)]
+    try:
+        devices, sharing = resolve_auto([(task, budget) for task in config.yardstick.tasks or [config.task]
+                                         for budget in rungs])
+    except ValueError as error:  # a ladder rung's budget that does not exist
+        raise UsageError(str(error)) from error
+    print(f"--devices auto: {','.join(devices)} ({sharing.reason})")
+    return config.model_copy(update={"devices": devices})
 
 
 def _summary(progress) -> str:

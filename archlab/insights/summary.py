@@ -86,10 +86,13 @@ def _fitness_points(finished: tuple[ExperimentRow, ...], start: float) -> tuple[
 
 
 _NUMBERS = re.compile(r"\d+(\.\d+)?")
+# Outcomes that are no failure: "skipped" is the proxy gate's choice not to train (agents/proxy_gate.py),
+# no verdict on the candidate; the yardstick section counts those.
+NOT_FAILED = frozenset({"ok", "skipped"})
 
 
 def failures(experiments: list[Experiment]) -> tuple[FailureGroup, ...]:
-    """Finished experiments that did not come out ok, grouped by outcome and by their reason with
+    """Finished experiments that failed (not ok, not skipped by the proxy gate), grouped by outcome and by their reason with
     numbers ignored (so "line 12: ..." and "line 40: ..." of the same problem count together)."""
     return _failure_groups(tuple(row_of(e) for e in experiments))
 
@@ -97,7 +100,7 @@ def failures(experiments: list[Experiment]) -> tuple[FailureGroup, ...]:
 def _failure_groups(rows: tuple[ExperimentRow, ...]) -> tuple[FailureGroup, ...]:
     groups: dict[tuple[str, str], list[ExperimentRow]] = {}
     for row in rows:
-        if row.finished and row.outcome != "ok":
+        if row.finished and row.outcome not in NOT_FAILED:
             groups.setdefault((row.outcome, _NUMBERS.sub("#", row.reason)), []).append(row)
     found = [FailureGroup(outcome=key[0], reason=members[0].reason or "(no reason recorded)", count=len(members),
                           ids=tuple(r.id for r in members))
@@ -142,7 +145,7 @@ def _standing(snapshot: RunSnapshot) -> _Standing:
     baseline = references[0] if references else None
     best_reference = max((r for r in references[1:] if r.fitness is not None), key=lambda r: r.fitness, default=None)
     best = max((r for r in proposals if r.fitness is not None and not r.flagged), key=lambda r: r.fitness, default=None)
-    failing = tuple(r for r in finished if r.outcome != "ok")
+    failing = tuple(r for r in finished if r.outcome not in NOT_FAILED)
     return _Standing(
         done=len(finished), first_proposed=min((r.created_at for r in proposals), default=None),
         last_written=max((r.updated_at for r in rows), default=None),

@@ -18,6 +18,7 @@ from archlab.insights.records import ExperimentDetail, LineageNode, RunSummary
 from archlab.insights.snapshot import RunSnapshot
 from archlab.insights.spend import SpendBreakdown, run_calls, spend_breakdown
 from archlab.insights.summary import run_summary
+from archlab.insights.yardstick import YardstickFigures, run_yardstick
 
 TOP = 5
 
@@ -33,6 +34,7 @@ class Plot:
 class Report:
     summary: RunSummary
     headline: Headline
+    yardstick: YardstickFigures          # rungs, proxies, best vs reference by its interval, the gate
     fronts: tuple[ParetoFront, ...]
     lineages: tuple[LineageNode, ...]     # the best lineages only, in drawing order
     operators: tuple[OperatorStats, ...]
@@ -65,7 +67,7 @@ def build_report(snapshot: RunSnapshot, top: int = TOP) -> Report:
         Plot("lineage", f"Lineages of the {top} best proposals", plots.lineage_svg(nodes)),
         Plot("time", "Time per experiment", charts.time_svg(spent.experiments)),
     )
-    return Report(summary=summary, headline=headline(snapshot, summary), fronts=fronts, lineages=tuple(nodes),
+    return Report(summary=summary, headline=headline(snapshot, summary), yardstick=run_yardstick(snapshot), fronts=fronts, lineages=tuple(nodes),
                   operators=operator_stats(snapshot), top=top_experiments(snapshot, top), spend=spent,
                   plots={p.name: p for p in drawn}, seed=snapshot.config.seed, workers=snapshot.config.workers,
                   generated_at=time.time())

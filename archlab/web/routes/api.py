@@ -2,6 +2,7 @@
 
     GET  /api/runs                                  the runs
     GET  /api/runs/{run}                            the run's summary (progress, fitness, failures, spend)
+    GET  /api/runs/{run}/yardstick                  rungs' and proxies' rank correlations, best vs reference, the gate
     GET  /api/runs/{run}/version                    changes whenever the run does (pages poll it)
     GET  /api/runs/{run}/experiments                rows; the table's filters (?sort=fitness&outcome=ok)
     GET  /api/runs/{run}/experiments/{exp}          one experiment in full, with LLM calls and events
@@ -28,6 +29,7 @@ from archlab.insights.lineage import lineage
 from archlab.insights.snapshot import load_history
 from archlab.insights.summary import experiment_rows, run_listing, run_summary
 from archlab.insights.table import TableQuery, select
+from archlab.insights.yardstick import run_yardstick
 from archlab.web.context import experiment_id, run_dir, snapshot, table_query, web
 from archlab.web.decisions import decide
 from archlab.web.errors import BadRequest
@@ -68,6 +70,11 @@ def runs(request: Request) -> JSONResponse:
 @router.get("/runs/{run}")
 def run(request: Request, run: str) -> JSONResponse:
     return _json(run_summary(snapshot(request, run)))
+
+
+@router.get("/runs/{run}/yardstick")
+def yardstick(request: Request, run: str) -> JSONResponse:
+    return _json(run_yardstick(snapshot(request, run)))
 
 
 @router.get("/runs/{run}/version")

@@ -14,6 +14,7 @@ from archlab.insights.records import ExperimentDetail, RunSummary
 from archlab.insights.snapshot import RunSnapshot, load_history
 from archlab.insights.summary import experiment_rows, run_listing, run_summary
 from archlab.insights.table import SORT_KEYS, TableQuery, choices, select
+from archlab.insights.yardstick import run_yardstick
 from archlab.web.context import experiment_id, run_dir, snapshot, table_query, web
 from archlab.web.files import file_response
 from archlab.web.review_state import ACTIONS, review_state
@@ -54,7 +55,8 @@ def run_page(request: Request, run: str):
     summary = run_summary(snap)
     key = ("fitness", run, summary.fitness, summary.baseline is not None, summary.best_reference)
     plot = web(request).cache.drawing(key, lambda: fitness_plot(snap, summary))
-    return _page(request, "run.html", run=run, summary=summary, fitness_svg=plot, live=summary.state == "running")
+    return _page(request, "run.html", run=run, summary=summary, fitness_svg=plot, yardstick=run_yardstick(snap),
+                 live=summary.state == "running")
 
 
 COLUMNS = (("id", "id"), ("name", "name"), ("proposer", "proposer"), ("parent", "parent"), ("outcome", "outcome"),

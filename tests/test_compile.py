@@ -1,0 +1,162 @@
+"""Compilation where it pays: the decision, each sandbox layer's compile profile on its own, and real
+compiled evaluations through `evaluate` (the real sandbox, gcc and inductor's C++ backend on CPU)."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from evaluator.budgets import get_budget
+from evaluator.compile import check_setting, decide_compile, expected_train_seconds
+from evaluator.evaluate import PROJECT_ROOT, evaluate
+from sandbox.syscall_filter import syscall_filter_support
+
+CANDIDATES = Path(__file__).with_name("candidates")
+SECCOMP = syscall_filter_support()
+
+
+def test_auto_compiles_only_on_cuda_and_only_when_training_is_long_enough():
+    assert decide_compile("auto", "cpu", 1000.0, 120.0) == (False, "auto compiles only on CUDA; on cpu inductor's "
+                                                            "C++ compilation costs more than it saves")
+    compiled, reason = decide_compile("auto", "cuda", 58.0, 120.0)
+    assert not compiled and "expected to take 58 s, under the 120 s" in reason
+    assert decide_compile("auto", "cuda", 211.0, 120.0)[0]
+    assert not decide_compile("auto", "cuda", None, 120.0)[0]
+    assert decide_compile(True, "cpu", None, 120.0) == (True, "compile is on for this evaluation")
+    assert decide_compile(False, "cuda", 1e6, 120.0) == (False, "compile is off for this evaluation")
+    with pytest.raises(ValueError, match='compile must be "auto", true or false'):
+        check_setting("yes")
+    # From the gated delta rule's eager throughput on an H200: mqar's gpu budget trains in about a minute
+    # (compiling, 222 s, cannot pay), bytelm's in 3.5 minutes (compiled 2.5x faster after 122 s).
+    assert round(expected_train_seconds(get_budget("mqar", "gpu"))) == 58
+    assert round(expected_train_seconds(get_budget("bytelm", "gpu"))) == 211
+    assert expected_train_seconds(get_budget("mqar", "smoke")) is None
+
+
+GUARD_DRIVER = '''
+import json, os, subprocess, sys
+from pathlib import Path
+from evaluator.candidate_loader import load_mixer_class
+from evaluator.families.mixer import ALLOWED_IMPORTS
+from evaluator.guard import CompileProfile, arm
+cache = Path("cache").resolve()
+cache.mkdir()
+gcc = os.path.realpath(subprocess.run(["which", "gcc"], capture_output=True, text=True).stdout.strip())
+candidate = Path("candidate.py").resolve()
+arm(candidate, ALLOWED_IMPORTS, compile_profile=CompileProfile(cache, frozenset({gcc})))
+outcomes = {}
+def attempt(name, action):
+    try:
+        action()
+        outcomes[name] = "allowed"
+    except PermissionError as error:
+        outcomes[name] = f"refused: {error}"
+attempt("harness runs gcc", lambda: subprocess.run(["gcc", "--version"], capture_output=True, check=True))
+attempt("harness runs true", lambda: subprocess.run(["true"], check=True))
+attempt("harness runs a shell", lambda: subprocess.run("gcc --version", shell=True, check=True))
+attempt("harness writes in the cache", lambda: open(cache / "kernel.py", "w").write("x = 1"))
+attempt("harness writes elsewhere", lambda: open("elsewhere.py", "w").write("x = 1"))
+load_mixer_class(candidate)
+module = sys.modules["archlab_candidate"]
+attempt("candidate runs gcc", module.run_gcc)
+attempt("candidate writes in the cache", module.write_cache)
+print(json.dumps(outcomes))
+'''
+GUARD_CANDIDATE = '''
+import sys
+from torch import nn
+
+class Mixer(nn.Module):
+    def forward(self, x):
+        return x
+
+def run_gcc():
+    sys.modules["subprocess"].run(["gcc", "--version"], check=True)
+
+def write_cache():
+    open("cache/forged.py", "w").write("x = 1")
+'''
+
+
+def test_the_guards_compile_profile_runs_only_allowed_compilers_and_writes_only_the_cache_for_trusted_code(tmp_path):
+    (tmp_path / "candidate.py").write_text(textwrap.dedent(GUARD_CANDIDATE))
+    completed = subprocess.run([sys.executable, "-c", GUARD_DRIVER], cwd=tmp_path, capture_output=True, text=True,
+                               timeout=120, env={"PYTHONPATH": str(PROJECT_ROOT), "PATH": "/usr/bin:/bin",
+                                                 "OMP_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"})
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    outcomes = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert outcomes["harness runs gcc"] == "allowed"
+    assert outcomes["harness writes in the cache"] == "allowed"
+    assert "subprocess.Popen('true') is refused: the compile profile runs only the compilers" in \
+        outcomes["harness runs true"]
+    assert "subprocess.Popen(" in outcomes["harness runs a shell"] and "runs only the compilers" in \
+        outcomes["harness runs a shell"]
+    assert "nothing may write files" in outcomes["harness writes elsewhere"]
+    assert "is refused: untrusted code" in outcomes["candidate runs gcc"]  # the candidate's frame is on the stack
+    assert "nothing may write files" in outcomes["candidate writes in the cache"]
+    assert not (tmp_path / "elsewhere.py").exists() and not (tmp_path / "cache" / "forged.py").exists()
+
+
+SECCOMP_DRIVER = '''
+import json, socket, subprocess, sys
+sys.path.insert(0, sys.argv[1])
+from sandbox.syscall_filter import apply_syscall_filter
+status = apply_syscall_filter(allow_processes=True)
+outcomes = {"active": status.active, "detail": status.detail}
+def attempt(name, action):
+    try:
+        action()
+        outcomes[name] = "allowed"
+    except PermissionError:
+        outcomes[name] = "refused"
+attempt("exec", lambda: subprocess.run(["gcc", "--version"], capture_output=True, check=True))
+attempt("socket", lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM).close())
+child = subprocess.run([sys.executable, "-c", "import socket; socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)"],
+                       capture_output=True, text=True)
+outcomes["child socket"] = "refused" if "PermissionError" in child.stderr else "allowed"
+print(json.dumps(outcomes))
+'''
+
+
+@pytest.mark.skipif(not SECCOMP.active, reason=f"seccomp filter unavailable here: {SECCOMP.detail}")
+def test_the_filters_compile_profile_allows_processes_and_still_refuses_sockets_to_them_and_their_children():
+    completed = subprocess.run([sys.executable, "-I", "-c", SECCOMP_DRIVER, str(PROJECT_ROOT)], capture_output=True,
+                               text=True, timeout=60)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    outcomes = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert outcomes["active"] and outcomes["detail"].startswith("compile profile")
+    assert outcomes == {**outcomes, "exec": "allowed", "socket": "refused", "child socket": "refused"}
+
+
+@pytest.mark.slow
+def test_a_compiled_evaluation_matches_eager_and_records_its_compilation(tmp_path):
+    """Through the real sandbox: compiled (checks included) vs auto, which stays eager on CPU."""
+    candidate = tmp_path / "cummax.py"
+    shutil.copyfile(CANDIDATES / "causal_cummax.py", candidate)
+    compiled = evaluate(candidate, "mqar", "smoke", compile=True, out_dir=tmp_path / "compiled")
+    eager = evaluate(candidate, "mqar", "smoke", out_dir=tmp_path / "eager")
+    assert compiled.ok and eager.ok, (compiled.reason, eager.reason, compiled.log_tail[-2000:])
+    assert compiled.compilation == {"setting": True, "compiled": True, "reason": "compile is on for this evaluation",
+                                    "expected_train_seconds": None}
+    assert eager.compilation["compiled"] is False and "auto compiles only on CUDA" in eager.compilation["reason"]
+    assert compiled.timings["compile"] > 0 and "compile" not in eager.timings
+    assert abs(compiled.metrics["accuracy"] - eager.metrics["accuracy"]) <= 0.05
+    assert compiled.guards["seccomp"].startswith(("active: compile profile", "inactive"))
+    assert "compile profile" in compiled.guards["audit_hook"] and "compile profile" not in eager.guards["audit_hook"]
+    recorded = json.loads((tmp_path / "compiled" / "eval.json").read_text())
+    assert recorded["compilation"]["compiled"] is True and "compile" not in recorded["metrics"]
+
+
+@pytest.mark.slow
+def test_a_candidate_that_cannot_compile_is_evaluated_eager_with_the_reason(tmp_path):
+    result = evaluate(CANDIDATES / "compile_breaks.py", "mqar", "smoke", compile=True, out_dir=tmp_path)
+    assert result.ok, (result.reason, result.log_tail[-2000:])
+    assert result.compilation["compiled"] is False
+    assert result.compilation["reason"].startswith("compilation failed, so the evaluation ran eager: ")
+    assert "data-dependent expression" in result.compilation["reason"]  # the `if ... .item() > 1e6` branch
+    assert result.timings["compile"] > 0 and result.metrics["train_steps"] == 30
