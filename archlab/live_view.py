@@ -64,6 +64,7 @@ class Board:
     ok: int
     failed: int
     rejected: int
+    skipped: int                         # not trained: the proxy gate ranked them out (agents/proxy_gate.py)
     references: tuple[int, int]          # (finished, all)
     in_flight: list[Flight]
     awaiting: list[tuple[str, str]]      # (id, name)
@@ -88,6 +89,7 @@ def read_board(archive: Archive, run: str, *, title: str, run_ref: str, target: 
     finished = [b for b in proposals if b.stage in FINISHED_STAGES]
     ok = sum(1 for b in finished if b.stage is Stage.ANALYZED and b.status == "ok")
     rejected = sum(1 for b in finished if b.stage is Stage.REJECTED)
+    skipped = sum(1 for b in finished if b.stage is Stage.ANALYZED and b.status == "skipped")
     unfinished = [e for stage in (*ACTIVITY, Stage.AWAITING_REVIEW) for e in archive.experiments(run=run, stage=stage)]
     unfinished.sort(key=lambda e: e.id)
     flights = [Flight(e.id, e.name, _activity(e.id, e.stage, training) if e.name else "proposing",
@@ -101,8 +103,8 @@ def read_board(archive: Archive, run: str, *, title: str, run_ref: str, target: 
         best = f"{top.id} {top.name}  {top.fitness.value:+.4f} ± {top.fitness.stderr:.4f}{flag}"
     spend = archive.spend(run)  # LLM calls are recorded as they happen, between progress reports too
     return Board(
-        title=title, run_ref=run_ref, target=target, done=len(finished), ok=ok, rejected=rejected,
-        failed=len(finished) - ok - rejected,
+        title=title, run_ref=run_ref, target=target, done=len(finished), ok=ok, rejected=rejected, skipped=skipped,
+        failed=len(finished) - ok - rejected - skipped,
         references=(sum(1 for b in references if b.stage in (Stage.ANALYZED, Stage.FAILED)), len(references)),
         in_flight=flights, awaiting=[(e.id, e.name) for e in unfinished if e.stage is Stage.AWAITING_REVIEW],
         best=best, spend_usd=spend.usd, calls=spend.calls,
@@ -135,6 +137,8 @@ def render(board: Board) -> RenderableType:
                              ("ok ", "green"), str(board.ok), "  ", ("failed ", "red"), str(board.failed))
     if board.rejected:
         standing.append(f"  rejected {board.rejected}")
+    if board.skipped:
+        standing.append(f"  skipped {board.skipped}")
     finished_refs, all_refs = board.references
     if finished_refs < all_refs:
         standing.append(f"  references {finished_refs}/{all_refs}", style="dim")

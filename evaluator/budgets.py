@@ -124,7 +124,9 @@ _MQAR_GPU = Budget(
     latency_lengths=(1024, 4096, 16384), complexity_lengths=(2048, 4096, 8192, 16384),
     max_parameters=20_000_000, wall_seconds=600.0, check_seconds=120.0, memory_bytes=32 * GIB,
     eager_tokens_per_second=655_000,  # the gated delta rule on an H200 (issue 14): 58 s of training, auto stays eager
-    gpu_peak_memory_bytes=None, gpu_busy_fraction=None)  # filled from bench_gpu_throughput on an H200
+    # bench_gpu_throughput on an H200, one at a time over 4 references: at most 3.45 GiB in use (nvidia-smi,
+    # CUDA context included; torch's own peak 1.31 GiB), the GPU busy 22% of the wall time: auto packs 5
+    gpu_peak_memory_bytes=3_700_424_704, gpu_busy_fraction=0.222)
 _register(_MQAR_GPU)
 # The gated delta rule trains at ~200k tokens/s here on an H100 (softmax attention ~870k): 1500 steps
 # of 32 x 1024 bytes take it about 4 minutes.
@@ -132,7 +134,7 @@ _register(replace(_MQAR_GPU, task="bytelm", task_config=ByteLMConfig(corpus_byte
                   d_model=512, n_layers=6, n_heads=8, seq_lens=(1024,), batch_size=32, steps=1500,
                   lr=1e-3, eval_batches=8, max_parameters=40_000_000,
                   eager_tokens_per_second=233_000,  # the gated delta rule on an H200: 211 s of training, auto compiles
-                  gpu_peak_memory_bytes=None, gpu_busy_fraction=None))  # filled from bench_gpu_throughput on an H200
+                  gpu_peak_memory_bytes=None, gpu_busy_fraction=None))  # not measured yet: auto gives one per GPU
 
 
 def list_budgets(task: str | None = None) -> list[tuple[str, str]]:

@@ -88,6 +88,18 @@ def test_panel_before_the_first_progress_report(busy_run):
     assert "ETA ?" in "\n".join(lines) and "recent" not in "\n".join(lines)
 
 
+def test_a_proposal_the_proxy_gate_skipped_is_not_counted_as_failed(busy_run):
+    with Archive.open(busy_run) as archive:
+        archive.add_experiments([Experiment(id="e0007", run="demo", name="gated_out", proposer="offline",
+                                            stage=Stage.ANALYZED, status="skipped",
+                                            reason="skipped by the snip proxy: 0.1 below the 25% quantile 0.3")])
+    with Archive.open(busy_run, readonly=True) as archive:
+        board = read_board(archive, "demo", title="run demo", run_ref="runs/demo", target=4, progress=None,
+                           recent=[], started=time.monotonic())
+    assert (board.ok, board.failed, board.skipped) == (1, 1, 1)
+    assert "ok 1  failed 1  skipped 1" in "\n".join(screen(board))
+
+
 def _run_config(tmp_path: Path) -> Path:
     return write_config(tmp_path, experiments=1, workers=1)
 
