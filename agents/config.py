@@ -73,10 +73,19 @@ class YardstickConfig(BaseModel):
         stray = sorted(set(self.task_weights) - set(self.tasks))
         if stray:
             raise ValueError(f"yardstick.task_weights names {stray}, which are not in yardstick.tasks {self.tasks}")
-        if self.tasks and self.ladder:
-            raise ValueError("yardstick: a ladder over a suite of tasks is not supported yet (docs/yardstick.md says why); "
-                             "drop yardstick.ladder or yardstick.tasks")
+        if self.tasks and self.ladder:  # every rung evaluates every task at its budget
+            from evaluator.budgets import list_budgets  # imports torch: only when there is something to check
+            known = set(list_budgets())
+            missing = [f"{t}/{r.budget}" for r in self.ladder for t in self.tasks if (t, r.budget) not in known]
+            if missing:
+                raise ValueError(f"yardstick.ladder: every rung evaluates every task of yardstick.tasks, but there is "
+                                 f"no budget for {', '.join(missing)} (task/budget); choose rung budgets that every "
+                                 f"task has: {', '.join(_common_budgets(self.tasks, known))}")
         return self
+
+
+def _common_budgets(tasks: list[str], known: set[tuple[str, str]]) -> list[str]:
+    return sorted({b for _, b in known if all((t, b) in known for t in tasks)})
 
 
 class RunConfig(BaseModel):

@@ -26,18 +26,27 @@ def weights_of(lab: Lab) -> SuiteWeights:
                         quality=config.quality_weight, efficiency=config.efficiency_weight)
 
 
-def _lite(result: EvalResult) -> dict[str, Any]:
+def result_record(result: EvalResult) -> dict[str, Any]:
+    """One task's evaluation as a suite record keeps it (what suite_score reads)."""
     return {"status": result.status.value, "metrics": result.metrics,
             "train_tokens_per_second": result.train_tokens_per_second,
             "inference_latency_ms": result.inference_latency_ms}
 
 
+def suite_record(tasks: list[str], seeds: list[int], runs: list[SeedRun]) -> dict[str, Any]:
+    """What `metrics.suite` (and a ladder rung's `suite`) keeps: every seed's result per task."""
+    return {"tasks": list(tasks), "seeds": [{"seed": s, "results": r} for s, r in zip(seeds, runs)]}
+
+
+def ok_runs(record: dict[str, Any] | None) -> list[SeedRun]:
+    """The seeds of a suite record on which every task evaluated ok."""
+    seeds = (record or {}).get("seeds", [])
+    return [s["results"] for s in seeds if all(r["status"] == "ok" for r in s["results"].values())]
+
+
 def suite_runs(exp: Experiment | None) -> list[SeedRun]:
     """The experiment's seeds on which every task evaluated ok."""
-    if exp is None:
-        return []
-    seeds = (exp.metrics.get("suite") or {}).get("seeds", [])
-    return [s["results"] for s in seeds if all(r["status"] == "ok" for r in s["results"].values())]
+    return ok_runs(exp.metrics.get("suite")) if exp is not None else []
 
 
 def suite_fitness(weights: SuiteWeights, own: list[SeedRun], base: list[SeedRun], ceiling: SeedRun | None) -> Fitness:
@@ -52,6 +61,15 @@ def suite_fitness(weights: SuiteWeights, own: list[SeedRun], base: list[SeedRun]
                                                    "efficiency": sum(s.efficiency for s in mine) / len(mine),
                                                    **{f"task:{t}": sum(s.per_task[t] for s in mine) / len(mine)
                                                       for t in weights.tasks}}, notes=notes)
+
+
+def score_rung(weights: SuiteWeights, own: dict[str, Any], base: dict[str, Any],
+               ceiling: dict[str, Any] | None) -> Fitness | None:
+    """Suite fitness from three suite records measured at one budget (a ladder rung): the candidate's,
+    the baseline's (0) and the ceiling's (1; its first seed ok on every task sets the scale, as on
+    the run's rung). None when no seed of the candidate or of the baseline is ok on every task."""
+    mine, reference, top = ok_runs(own), ok_runs(base), ok_runs(ceiling)
+    return suite_fitness(weights, mine, reference, top[0] if top else None) if mine and reference else None
 
 
 def _ceiling_run(lab: Lab) -> SeedRun | None:
@@ -78,7 +96,7 @@ def score_suite(lab: Lab, exp: Experiment, evaluate: Callable[[int, str], EvalRe
         return done
     seeds = [lab.config.seed]
     runs = [run_seed(seeds[0])]
-    lite = [{t: _lite(r) for t, r in runs[0].items()}]
+    lite = [{t: result_record(r) for t, r in runs[0].items()}]
     first_ok = all(r.ok for r in runs[0].values())
     base = lite if is_baseline else suite_runs(lab.baseline())
     ceiling = lite[0] if is_ceiling and first_ok else _ceiling_run(lab)
@@ -87,14 +105,14 @@ def score_suite(lab: Lab, exp: Experiment, evaluate: Callable[[int, str], EvalRe
         for k in range(1, lab.config.search.cascade_seeds + 1):
             seeds.append(lab.config.seed + k)
             runs.append(run_seed(seeds[-1]))
-            lite.append({t: _lite(r) for t, r in runs[-1].items()})
+            lite.append({t: result_record(r) for t, r in runs[-1].items()})
     results = [r for run in runs for r in run.values()]
     results.sort(key=lambda r: r.ok)  # a failure first: its status and reason are the experiment's
     first = runs[0][tasks[0]]
     metrics = first.to_dict()
     metrics["seeds"] = [{"seed": s, "status": run[tasks[0]].status.value, "metrics": run[tasks[0]].metrics}
                         for s, run in zip(seeds, runs)]
-    metrics["suite"] = {"tasks": list(tasks), "seeds": [{"seed": s, "results": r} for s, r in zip(seeds, lite)]}
+    metrics["suite"] = suite_record(tasks, seeds, lite)
     if not first_ok:
         return results, metrics, None
     own = [run for run in lite if all(r["status"] == "ok" for r in run.values())]

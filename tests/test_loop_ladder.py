@@ -74,6 +74,56 @@ def test_a_suite_run_scores_every_task_against_the_baseline_and_the_ceiling(tmp_
         assert scored.fitness.components["task:bytelm"] == pytest.approx(expected["bytelm"])
 
 
+@pytest.mark.slow  # six sandboxed smoke evaluations (3 experiments x 2 tasks): ~40 s idle
+def test_a_suite_ladder_scores_each_rung_between_that_rungs_baseline_and_ceiling(tmp_path: Path):
+    """cpu -> smoke over mqar + bytelm: the baseline and the ceiling are measured at the rung once, every
+    task of every seed is kept, fitness is the rung's suite score, and a kill mid-climb resumes it."""
+    from agents.stopping import StopRequested
+    from agents.suite_scoring import score_rung, weights_of
+    team = Team(OfflineResearcher(), OfflineCoder(), OfflineAnalyst(), OfflineAnalyst(), BASELINE_NAME)
+    ran: list[tuple[str, str, str]] = []
+    kill = {"e0003"}
+
+    def evaluate(lab, exp, seed, budget, task):
+        if exp.id in kill:
+            kill.discard(exp.id)
+            raise StopRequested("killed mid-climb")
+        ran.append((exp.id, task, budget))
+        return run_evaluation(lab, exp, seed, budget, task=task)
+    with lab_in(tmp_path, team, RUN) as lab:
+        lab.config = lab.config.model_copy(update={"yardstick": YardstickConfig(
+            tasks=["mqar", "bytelm"], efficiency_weight=0.0, ladder=[Rung(budget="smoke", seeds=1, promote_fraction=0.5)])})
+        for exp_id, name, value in (("e0002", "softmax_attention", 1.0), ("e0003", "short_convolution", 0.3)):
+            lab.archive.add_experiment(Experiment(id=exp_id, run=RUN, name=name, proposer="reference",
+                                                  stage=Stage.EVALUATED, status="ok", fitness=Fitness(value=value)))
+        climb(lab, "e0002", evaluate)
+        assert ran == []  # the ceiling does not climb: it is measured wherever anyone climbs
+        with pytest.raises(StopRequested):
+            climb(lab, "e0003", evaluate)
+        assert "rungs" not in lab.archive.get_experiment("e0003").metrics
+        climb(lab, "e0003", evaluate)  # resumed: the references measured before the kill are not run again
+        assert ran == [(e, t, "smoke") for e in ("e0001", "e0002", "e0003") for t in ("mqar", "bytelm")]
+        climb(lab, "e0003", evaluate)
+        assert len(ran) == 6  # recorded rungs are not run again
+
+        entry = {e: lab.archive.get_experiment(e).metrics["rungs"]["smoke"] for e in ("e0001", "e0002", "e0003")}
+        results = {e: entry[e]["suite"]["seeds"][0]["results"] for e in entry}
+        assert all(r[t]["status"] == "ok" for r in results.values() for t in ("mqar", "bytelm"))
+        expected = {t: task_score(t, results["e0003"][t]["metrics"], results["e0001"][t]["metrics"],
+                                  results["e0002"][t]["metrics"]) for t in ("mqar", "bytelm")}
+        climbed = lab.archive.get_experiment("e0003")
+        assert climbed.fitness.rung == "smoke" and climbed.fitness.seeds == 1
+        assert climbed.fitness.value == pytest.approx(sum(expected.values()) / 2)
+        assert climbed.fitness.components["task:bytelm"] == pytest.approx(expected["bytelm"])
+        assert climbed.metrics["rungs"]["cpu"]["fitness"]["value"] == 0.3  # the lower rung is kept
+        assert entry["e0001"]["fitness"]["value"] == 0.0 and entry["e0002"]["fitness"]["rung"] == "smoke"
+        # the rung's scale is its own references': without the ceiling the score would use the minimum gap
+        assert score_rung(weights_of(lab), entry["e0003"]["suite"], entry["e0001"]["suite"], None).notes
+        assert not climbed.fitness.notes
+        (rungs,) = yardstick_figures(lab.archive.experiments(run=RUN), lab.config).rungs
+        assert (rungs.low, rungs.high, rungs.candidates) == ("cpu", "smoke", 3)
+
+
 def test_the_proxy_gate_skips_training_only_when_the_archive_justifies_it(tmp_path: Path):
     """One sandboxed evaluation stops after the proxies (skipped, no fitness, the reason says why);
     with too few trained candidates the gate stays off and the record says so (a leaky candidate

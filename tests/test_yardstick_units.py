@@ -173,5 +173,6 @@ def test_yardstick_config_refuses_what_it_cannot_do_and_says_what_to_fix():
         YardstickConfig(tasks=["mqar", "wiki"])
     with pytest.raises(ValidationError, match="not in yardstick.tasks"):
         YardstickConfig(tasks=["mqar"], task_weights={"bytelm": 2.0})
-    with pytest.raises(ValidationError, match="drop yardstick.ladder or yardstick.tasks"):
-        YardstickConfig(tasks=["mqar", "bytelm"], ladder=[{"budget": "gpu"}])
+    assert YardstickConfig(tasks=["mqar", "bytelm"], ladder=[{"budget": "gpu"}]).ladder[0].budget == "gpu"
+    with pytest.raises(ValidationError, match=r"no budget for mqar/huge, bytelm/huge \(task/budget\); .*: cpu, "):
+        YardstickConfig(tasks=["mqar", "bytelm"], ladder=[{"budget": "smoke"}, {"budget": "huge"}])
