@@ -118,9 +118,9 @@ def prepare_compiler(work_dir: Path, device: torch.device) -> CompilerTools:
     torch._functorch.config.donated_buffer = False  # the leak checks take gradients twice (retain_graph=True)
     executables = {shutil.which(name) for name in COMPILERS} | {p for p in LDCONFIG if os.path.exists(p)}
     executables |= {os.environ.get(name) for name in ("CC", "CXX")}
-    if device.type == "cuda":
-        executables |= _triton_compilers()
     _compile_something(device)
+    if device.type == "cuda":  # after the first compilation: inductor points TRITON_PTXAS_PATH at torch's own ptxas then
+        executables |= _triton_compilers()
     return CompilerTools(cache, frozenset(os.path.realpath(p) for p in executables if p))
 
 
@@ -134,9 +134,10 @@ def _compile_something(device: torch.device) -> None:
 
 
 def _triton_compilers() -> set[str | None]:
-    """Triton's ptxas, wherever this Triton looks for it."""
+    """Triton's ptxas, wherever this Triton or inductor looks for it (inductor prefers the one in torch/bin)."""
     import triton
     found: set[str | None] = {os.environ.get("TRITON_PTXAS_PATH"), shutil.which("ptxas")}
+    found |= {str(p) for p in (Path(torch.__file__).parent / "bin").glob("ptxas*")}
     found |= {str(p) for p in (Path(triton.__file__).parent / "backends" / "nvidia" / "bin").glob("ptxas*")}
     return found
 
