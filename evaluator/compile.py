@@ -31,6 +31,7 @@ from evaluator.backbone import MixerFactory
 from evaluator.budgets import Budget
 from evaluator.checks import precision_for
 from evaluator.checks.common import check_lengths
+from evaluator.guard import CompileProfile
 from evaluator.measure import synchronize
 
 Setting = str | bool  # "auto", True or False
@@ -92,13 +93,7 @@ def expected_train_seconds(budget: Budget) -> float | None:
     return tokens / budget.eager_tokens_per_second
 
 
-@dataclass(frozen=True)
-class CompilerTools:
-    cache_dir: Path
-    executables: frozenset[str]  # real paths of the compilers inductor and Triton may run
-
-
-def prepare_compiler(work_dir: Path, device: torch.device) -> CompilerTools:
+def prepare_compiler(work_dir: Path, device: torch.device) -> CompileProfile:
     """Before arming: caches under the work directory, no compile worker pool, the compiler stack imported
     (and on CUDA Triton's driver built) while nothing is refused yet, and the compilers resolved."""
     cache = (work_dir / CACHE_DIR_NAME).resolve()
@@ -121,7 +116,7 @@ def prepare_compiler(work_dir: Path, device: torch.device) -> CompilerTools:
     _compile_something(device)
     if device.type == "cuda":  # after the first compilation: inductor points TRITON_PTXAS_PATH at torch's own ptxas then
         executables |= _triton_compilers()
-    return CompilerTools(cache, frozenset(os.path.realpath(p) for p in executables if p))
+    return CompileProfile(cache, frozenset(os.path.realpath(p) for p in executables if p))
 
 
 def _compile_something(device: torch.device) -> None:
@@ -202,7 +197,7 @@ def plan_compilation(setting: Setting, budget: Budget, device: torch.device) -> 
 
 
 def prepare_compilation(setting: Setting, budget: Budget, device: torch.device,
-                        work_dir: Path) -> tuple[CompilePlan, CompilerTools | None]:
+                        work_dir: Path) -> tuple[CompilePlan, CompileProfile | None]:
     """The plan, and when it compiles the compiler set up (`prepare_compiler`); a compiler that cannot be set
     up (no C compiler, no Triton) leaves the evaluation eager with the reason."""
     plan = plan_compilation(setting, budget, device)

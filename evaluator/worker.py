@@ -30,7 +30,7 @@ from evaluator.candidate_loader import (CandidateError, ContractError, blame_can
                                        is_out_of_memory, load_mixer_class)
 from evaluator.checks import (check_batch_independence, check_causality, check_complexity, check_forward,
                               check_instantiate, check_trained_causality, precision_for, scoring_inputs)
-from evaluator.compile import CompilePlan, CompilerTools, check_setting, compile_or_fall_back, prepare_compilation
+from evaluator.compile import CompilePlan, check_setting, compile_or_fall_back, prepare_compilation
 from evaluator.harness import held_out_metrics, seed_everything, train
 from evaluator.families.mixer import ALLOWED_IMPORTS
 from evaluator.guard import CompileProfile, arm
@@ -106,7 +106,7 @@ def run_checks(result: EvalResult, checks: list[tuple[str, Callable[[], CheckRes
 
 def evaluate_candidate(spec: WorkerSpec, result: EvalResult, candidate: Path, started: float,
                        progress: ProgressCallback = lambda event: None,
-                       compilation: tuple[CompilePlan, CompilerTools | None] | None = None) -> None:
+                       compilation: tuple[CompilePlan, CompileProfile | None] | None = None) -> None:
     """Fill `result` in place, phase by phase; returns early at the first failure.
     `compilation`: the plan and the compiler from `prepare_compilation` (None: eager)."""
     device = configure_device(spec)
@@ -114,9 +114,8 @@ def evaluate_candidate(spec: WorkerSpec, result: EvalResult, candidate: Path, st
     budget: Budget = get_budget(spec.task, spec.budget)
     vocab_size = task.vocab_size(budget)
     data = task.make_data(budget, spec.seed, Path(spec.data_path) if spec.data_path else None)  # files: before arming
-    plan, tools = compilation or (CompilePlan(False, False, "compile is off for this evaluation"), None)
-    result.guards = arm_guards(candidate, [Path(spec.data_path)] if spec.data_path else [],
-                               CompileProfile(tools.cache_dir, tools.executables) if tools else None)
+    plan, profile = compilation or (CompilePlan(False, False, "compile is off for this evaluation"), None)
+    result.guards = arm_guards(candidate, [Path(spec.data_path)] if spec.data_path else [], profile)
     mark = time.perf_counter()
 
     mixer_class = load_mixer_class(candidate)  # the first moment candidate code runs
@@ -271,17 +270,17 @@ def _current_phase(result: EvalResult) -> str:
 def run(spec: WorkerSpec, candidate: Path, started: float,
         progress: ProgressCallback = lambda event: None) -> EvalResult:
     """Evaluate and classify every way it can end."""
-    budget_seconds = get_budget(spec.task, spec.budget).wall_seconds
+    budget = get_budget(spec.task, spec.budget)
+    budget_seconds = budget.wall_seconds
     result = EvalResult(status=Status.OK, reason="", task=spec.task, budget=spec.budget, device=spec.device,
                         seed=spec.seed, candidate_hash=hashlib.sha256(candidate.read_bytes()).hexdigest())
     try:
-        setting = check_setting(get_budget(spec.task, spec.budget).compile if spec.compile is None else spec.compile)
+        setting = check_setting(budget.compile if spec.compile is None else spec.compile)
     except ValueError as error:
         result.status, result.reason = Status.CRASHED, f"the spec is malformed: {error}"
         return result
     # Before the snapshot: the compiler stack's imports register kernels; before arming: nothing is refused yet.
-    compilation = prepare_compilation(setting, get_budget(spec.task, spec.budget), torch.device(spec.device),
-                                      Path.cwd())
+    compilation = prepare_compilation(setting, budget, torch.device(spec.device), Path.cwd())
     untouched = take_snapshot()  # before any candidate code runs
     try:
         with deadline(budget_seconds - (time.perf_counter() - started)):
