@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from agents.lab import Lab
 from agents.scoring import relative_fitness
-from agents.suite_scoring import ok_runs, result_record, score_rung, suite_record, weights_of
+from agents.suite_scoring import ceiling_experiment, ok_runs, result_record, score_rung, suite_record, weights_of
 from agents.yardstick import promoted, rung_fitness
 from evaluator.records import EvalResult
 from knowledge.records import Experiment, Fitness
@@ -64,13 +64,6 @@ def _score(lab: Lab, budget: str, entry: dict[str, Any], base: dict[str, Any],
     return found.model_copy(update={"rung": budget}) if found else None
 
 
-def _ceiling(lab: Lab) -> Experiment | None:
-    for exp in lab.archive.experiments(run=lab.run):
-        if exp.proposer == "reference" and exp.name == lab.team.task_ceiling and exp.status == "ok":
-            return exp
-    return None
-
-
 def _is_reference_at_rungs(lab: Lab, exp: Experiment) -> bool:
     """The baseline, and on a suite the ceiling: measured at every rung anyone reaches, they do not climb."""
     names = {lab.team.task_baseline} | ({lab.team.task_ceiling} if lab.config.yardstick.tasks else set())
@@ -87,7 +80,7 @@ def references_at(lab: Lab, budget: str, seeds: int,
     """The rung entries of the baseline (0) and, on a suite, of the ceiling (1; None when the run has
     no ceiling that evaluated ok), each measured once in this run (the first climber pays)."""
     with lab.ladder_lock:
-        ceiling = _ceiling(lab) if lab.config.yardstick.tasks else None
+        ceiling = ceiling_experiment(lab) if lab.config.yardstick.tasks else None
         references = [lab.baseline()] + ([ceiling] if ceiling else [])
         entries = []
         for ref in references:

@@ -72,12 +72,17 @@ def score_rung(weights: SuiteWeights, own: dict[str, Any], base: dict[str, Any],
     return suite_fitness(weights, mine, reference, top[0] if top else None) if mine and reference else None
 
 
-def _ceiling_run(lab: Lab) -> SeedRun | None:
+def ceiling_experiment(lab: Lab) -> Experiment | None:
+    """The run's ceiling reference, when it evaluated ok."""
     for exp in lab.archive.experiments(run=lab.run):
         if exp.proposer == "reference" and exp.name == lab.team.task_ceiling and exp.status == "ok":
-            runs = suite_runs(exp)
-            return runs[0] if runs else None
+            return exp
     return None
+
+
+def _ceiling_run(lab: Lab) -> SeedRun | None:
+    runs = suite_runs(ceiling_experiment(lab))
+    return runs[0] if runs else None
 
 
 def score_suite(lab: Lab, exp: Experiment, evaluate: Callable[[int, str], EvalResult],
