@@ -2,8 +2,8 @@
 
 For each task, every (reference, seed) of a mode is submitted at once through the run's own executor
 (sandbox.executors.LocalPool): `one` has one slot on the GPU, `packed` K slots (`cuda:NxK`, each worker
-capped to 0.9/K of the GPU's memory, the cores split between slots), `compiled` the same with
-`evaluate(..., compile=...)` (skipped, and said so, where evaluate takes no `compile` yet).
+capped to 0.9/K of the GPU's memory, the cores split between slots), both eager (compile off, whatever the
+budget's `compile` says), and `compiled` the packed slots with `evaluate(..., compile=--compile)`.
 Experiments per hour = experiments / wall from submission to the last result * 3600.
 
 Per reference: training tokens/s and MFU. MFU = training FLOPs/s over the GPU's peak dense bf16 FLOP/s
@@ -27,7 +27,6 @@ Prints a table per task, then one JSON line.
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import os
 import shutil
@@ -60,7 +59,6 @@ DEFAULT_REFS = {"mqar": ["softmax_attention", "gated_delta_rule", "linear_attent
 PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0}  # dense, SXM
 MODES = ("one", "packed", "compiled")
 WORKER_PHASES = ("checks", "proxies", "data_and_model", "compile", "train", "eval", "measure")
-CAN_COMPILE = "compile" in inspect.signature(evaluate).parameters
 
 
 class GpuSampler:
@@ -103,7 +101,7 @@ def run_mode(mode: str, task: str, args: argparse.Namespace, refs: list[str], ro
     specs = ([f"{args.device}x{pack}"] if gpu else ["cpu"] * pack)
     pool = LocalPool(specs)
     threads = threads_per_slot(len(os.sched_getaffinity(0)), pool.capacity)
-    extra = {"compile": args.compile} if mode == "compiled" else {}
+    extra = {"compile": args.compile if mode == "compiled" else False}  # one and packed: eager, whatever the budget says
     sampler = GpuSampler(_index(args.device), args.sample_ms) if gpu and shutil.which("nvidia-smi") else None
     started = time.perf_counter()
     try:
@@ -174,6 +172,7 @@ def summarise(task: str, args: argparse.Namespace, runs: list[dict], flops: dict
                          "train_s": round(result.timings.get("train", 0.0), 2), "not_training_s": overhead,
                          "peak_memory_bytes": result.peak_memory_bytes,
                          "gpu_memory_fraction": result.gpu_memory_fraction, "metrics": _headline(result),
+                         "compilation": result.compilation,
                          "status_differs": bool(alone) and alone.get((ref, seed)) != result.status.value})
         for index, row in enumerate(rows):
             lead = (f"{run['mode']:9} {run['experiments_per_hour']:8.1f} {f'{ratio:.2f}' if ratio else '-':>6} "
@@ -186,6 +185,8 @@ def summarise(task: str, args: argparse.Namespace, runs: list[dict], flops: dict
                   f"{tokens:>10} {mfu:>6}  {part['all']:6.1f} "
                   f"({part['start']:.1f}/{part.get('checks', 0):.1f}/{part.get('compile', 0):.1f}/"
                   f"{part.get('eval', 0) + part.get('measure', 0):.1f})")
+            if run["mode"] == "compiled" and not row["compilation"].get("compiled"):
+                print(f"{'':33}  eager: {row['compilation'].get('reason', 'no compilation record')[:400]}")
         if run["gpu"]:
             print(f"{'':33}  GPU busy {run['gpu']['busy_fraction']:.0%} of the wall time, at most "
                   f"{run['gpu']['peak_memory_bytes'] / 2**30:.1f} GiB in use (nvidia-smi)")
@@ -268,14 +269,9 @@ def main() -> None:
     args = parse_args()
     peak = peak_tflops(args)
     modes = [mode for mode in MODES if mode in args.modes]
-    skipped = {}
-    if "compiled" in modes and not CAN_COMPILE:
-        modes.remove("compiled")
-        skipped["compiled"] = "evaluate() takes no `compile` keyword yet (the harness's torch.compile, issue 14)"
-        print(f"mode compiled skipped: {skipped['compiled']}")
     figures = {"device": args.device, "device_name": torch.cuda.get_device_name(_index(args.device))
                if args.device.startswith("cuda") else "cpu", "peak_tflops": peak, "pack": args.pack,
-               "cores": len(os.sched_getaffinity(0)), "skipped": skipped, "tasks": []}
+               "cores": len(os.sched_getaffinity(0)), "tasks": []}
     with tempfile.TemporaryDirectory(prefix="bench-gpu-throughput-") as scratch:
         for task in args.tasks:
             get_budget(task, args.budget)  # an unknown budget fails here, before anything runs
@@ -285,6 +281,8 @@ def main() -> None:
             for mode in modes:
                 print(f"{task}: {mode} ({len(refs) * len(args.seeds)} experiments) ...", flush=True)
                 runs.append(run_mode(mode, task, args, refs, Path(scratch) / task, targets))
+                print(f"{task}: {mode}: {runs[-1]['experiments_per_hour']:.1f} experiments/h over "
+                      f"{runs[-1]['wall_s']:.1f} s", flush=True)  # seen even if a later mode runs out of time
             flops = {ref: flops_per_token(task, args.budget, ref, args.device) for ref in refs if ref not in targets}
             figures["tasks"].append(summarise(task, args, runs, flops, peak))
     line = json.dumps(figures, default=str)

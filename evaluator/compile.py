@@ -108,6 +108,9 @@ def prepare_compiler(work_dir: Path, device: torch.device) -> CompileProfile:
     import torch._functorch.config
     import torch._inductor.config
     torch._inductor.config.compile_threads = 1
+    # On CUDA the first call of a compiled kernel autotunes and saves the result from inside the candidate's (dynamo
+    # rewritten) frame, where the guard refuses writes: the choice is kept in memory only.
+    torch._inductor.config.autotune_local_cache = False
     torch._dynamo.config.recompile_limit = RECOMPILE_LIMIT
     torch._dynamo.config.fail_on_recompile_limit_hit = True  # never run a shape eagerly behind the checks' back
     torch._functorch.config.donated_buffer = False  # the leak checks take gradients twice (retain_graph=True)
@@ -165,10 +168,10 @@ def compiled_mixer_class(mixer_class: type[nn.Module], device: torch.device) -> 
 
 
 def warm_up(make_mixer: MixerFactory, budget: Budget, device: torch.device, seed: int) -> None:
-    """The first compiled steps: every mode and length the leak checks and training call the mixer at, in the
-    training's precision (the only one compiled), so each graph compiles here (timed as compilation) and a
-    failure falls back to eager before any check or training step ran. Raises whatever compilation or the
-    compiled forward raised."""
+    """The first compiled steps: every mode and length the leak checks, training and the latency measurement call
+    the mixer at, in the training's precision (the only one compiled), so each graph compiles here (timed as
+    compilation) and a failure falls back to eager before any check or training step ran. Raises whatever
+    compilation or the compiled forward raised."""
     generator = torch.Generator().manual_seed(seed)
     mixer = make_mixer().to(device)
     for precision in [precision_for(device)]:
@@ -180,6 +183,11 @@ def warm_up(make_mixer: MixerFactory, budget: Budget, device: torch.device, seed
                     y = mixer(x.requires_grad_(train))
                 if train:
                     y.float().sum().backward()
+        mixer.eval()
+        for length in budget.latency_lengths:  # the latency measurement's batch of one is a shape of its own
+            x = torch.randn(1, length, budget.d_model, generator=generator).to(device)
+            with torch.no_grad(), precision.autocast():
+                mixer(x)
     synchronize(device)
 
 

@@ -20,7 +20,7 @@ The compile profile (`CompileProfile`, only when the worker compiles the model w
 relaxes three things, each only while every frame on the stack is trusted code (the candidate's own
 frames never are): starting a process whose executable resolves to one of the compilers resolved
 before arming (never a shell, never the interpreter), file changes and writes under the compile
-cache directory inside the work directory, and trusting the Python code inductor generates there
+cache directory inside the work directory (and opening /dev/null, where compilers' output goes), and trusting the Python code inductor generates there
 (it is written only by trusted code, under the same rule). Everything else stays refused.
 """
 from __future__ import annotations
@@ -157,7 +157,9 @@ def arm(candidate: Path, allowed_imports: Iterable[str], readable: Iterable[Path
 
     def stack() -> list[tuple[str, str, bool]]:
         """(module name, file name, trusted) of each Python frame, innermost first, the hook's own excluded."""
-        frames, frame = [], getframe(3)  # 0 stack, 1 check, 2 hook, 3 the caller
+        frames, frame = [], getframe(1)
+        while frame is not None and frame.f_code in hook_codes:  # the hook's own frames
+            frame = frame.f_back
         while frame is not None:
             filename = frame.f_code.co_filename
             frames.append((frame.f_globals.get("__name__", ""), filename,
@@ -172,14 +174,20 @@ def arm(candidate: Path, allowed_imports: Iterable[str], readable: Iterable[Path
         if setting_up[0] and _all_trusted(stack()):
             return
         if compile_profile is not None and _compiler_may(event, args, compile_profile, cache):
-            if _all_trusted(stack()):
+            untrusted = [filename for _, filename, trusted in stack() if not trusted]
+            if not untrusted:
                 return
+            # Refused below as without the profile; the reason names the frames that kept the profile from applying.
+            check_without_profile(event, args, lambda what, why: refuse(
+                what, f"{why} (the compile profile allows it only with trusted code on the stack; untrusted: "
+                f"{', '.join(dict.fromkeys(untrusted))})"))
+            return
         if compile_profile is not None and event in PROCESS_EVENTS:
-            untrusted = next((f"{filename}" for _, filename, trusted in stack() if not trusted), None)
-            refuse(f"{event}({_show(args[:1])})", f"untrusted code ({untrusted}) is on the stack" if untrusted and
-                   _compiler_may(event, args, compile_profile, cache) else
-                   "the compile profile runs only the compilers found when the guard was armed: "
-                   + ", ".join(sorted(compile_profile.executables)))
+            refuse(f"{event}({_show(args[:1])})", "the compile profile runs only the compilers found when the guard "
+                   "was armed: " + ", ".join(sorted(compile_profile.executables)))
+        check_without_profile(event, args, refuse)
+
+    def check_without_profile(event: str, args: tuple, refuse: Callable[[str, str], None]) -> None:
         if event in ALWAYS_REFUSED:
             refuse(event, ALWAYS_REFUSED[event])
         if event in FILE_CHANGES:
@@ -221,6 +229,7 @@ def arm(candidate: Path, allowed_imports: Iterable[str], readable: Iterable[Path
         finally:
             inside.discard(me)
 
+    hook_codes = frozenset(f.__code__ for f in (check, check_without_profile, hook))
     sys.addaudithook(hook)
     try:
         after = then()
@@ -251,6 +260,8 @@ def _compiler_may(event: str, args: tuple, profile: CompileProfile, cache: str) 
     if event == "open" and isinstance(args[0], int):  # a compiler's output pipe, or a file mkstemp made in the cache
         target = _descriptor_path(args[0])
         return target.startswith("pipe:") or _under(target, cache)
+    if event == "open" and args[0] in (os.devnull, os.fsencode(os.devnull)):  # a compiler's output, thrown away
+        return True
     if event in CACHE_CHANGES:
         paths = [a for a in (args[:2] if event in ("os.rename", "os.link", "os.symlink", "shutil.copyfile")
                              else args[:1]) if isinstance(a, (str, bytes, os.PathLike))]

@@ -61,10 +61,12 @@ attempt("harness runs true", lambda: subprocess.run(["true"], check=True))
 attempt("harness runs a shell", lambda: subprocess.run("gcc --version", shell=True, check=True))
 attempt("harness writes in the cache", lambda: open(cache / "kernel.py", "w").write("x = 1"))
 attempt("harness writes elsewhere", lambda: open("elsewhere.py", "w").write("x = 1"))
+attempt("harness opens /dev/null", lambda: open(os.devnull, "w").close())
 load_mixer_class(candidate)
 module = sys.modules["archlab_candidate"]
 attempt("candidate runs gcc", module.run_gcc)
 attempt("candidate writes in the cache", module.write_cache)
+attempt("candidate opens /dev/null", module.open_devnull)
 print(json.dumps(outcomes))
 '''
 GUARD_CANDIDATE = '''
@@ -80,6 +82,9 @@ def run_gcc():
 
 def write_cache():
     open("cache/forged.py", "w").write("x = 1")
+
+def open_devnull():
+    open("/dev/null", "w").close()
 '''
 
 
@@ -92,12 +97,16 @@ def test_the_guards_compile_profile_runs_only_allowed_compilers_and_writes_only_
     outcomes = json.loads(completed.stdout.strip().splitlines()[-1])
     assert outcomes["harness runs gcc"] == "allowed"
     assert outcomes["harness writes in the cache"] == "allowed"
+    assert outcomes["harness opens /dev/null"] == "allowed"  # Triton's launcher build sends its output there
     assert "subprocess.Popen('true') is refused: the compile profile runs only the compilers" in \
         outcomes["harness runs true"]
     assert "subprocess.Popen(" in outcomes["harness runs a shell"] and "runs only the compilers" in \
         outcomes["harness runs a shell"]
     assert "nothing may write files" in outcomes["harness writes elsewhere"]
-    assert "is refused: untrusted code" in outcomes["candidate runs gcc"]  # the candidate's frame is on the stack
+    for refused in ("candidate runs gcc", "candidate writes in the cache", "candidate opens /dev/null"):  # the candidate's frame is on the stack
+        assert "only with trusted code on the stack; untrusted: " in outcomes[refused]
+        assert outcomes[refused].endswith("candidate.py)")
+    assert "a candidate may not start processes" in outcomes["candidate runs gcc"]
     assert "nothing may write files" in outcomes["candidate writes in the cache"]
     assert not (tmp_path / "elsewhere.py").exists() and not (tmp_path / "cache" / "forged.py").exists()
 
