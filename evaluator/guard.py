@@ -20,7 +20,8 @@ The compile profile (`CompileProfile`, only when the worker compiles the model w
 relaxes three things, each only while every frame on the stack is trusted code (the candidate's own
 frames never are): starting a process whose executable resolves to one of the compilers resolved
 before arming (never a shell, never the interpreter), file changes and writes under the compile
-cache directory inside the work directory (and opening /dev/null, where compilers' output goes), and trusting the Python code inductor generates there
+cache directory inside the work directory (and opening /dev/null, where compilers' output goes), killing a
+compiler it started (the compile deadline interrupts it), and trusting the Python code inductor generates there
 (it is written only by trusted code, under the same rule). Everything else stays refused.
 """
 from __future__ import annotations
@@ -260,6 +261,8 @@ def _compiler_may(event: str, args: tuple, profile: CompileProfile, cache: str) 
     if event == "open" and isinstance(args[0], int):  # a compiler's output pipe, or a file mkstemp made in the cache
         target = _descriptor_path(args[0])
         return target.startswith("pipe:") or _under(target, cache)
+    if event == "os.kill":  # the compile deadline interrupts subprocess.run, which then kills the compiler it started
+        return _is_child(args[0])
     if event == "open" and args[0] in (os.devnull, os.fsencode(os.devnull)):  # a compiler's output, thrown away
         return True
     if event in CACHE_CHANGES:
@@ -267,6 +270,15 @@ def _compiler_may(event: str, args: tuple, profile: CompileProfile, cache: str) 
                              else args[:1]) if isinstance(a, (str, bytes, os.PathLike))]
         return bool(paths) and all(_under(os.fsdecode(p), cache) for p in paths)
     return False
+
+
+def _is_child(pid: object) -> bool:
+    """Whether `pid` is a process this one started (its parent, field 4 of /proc/PID/stat, is this process)."""
+    try:
+        with open(f"/proc/{int(pid)}/stat", encoding="ascii", errors="replace") as stat:
+            return int(stat.read().rsplit(")", 1)[1].split()[1]) == os.getpid()
+    except (OSError, ValueError, IndexError, TypeError):
+        return False
 
 
 def _under(path: str, directory: str) -> bool:

@@ -26,13 +26,14 @@ def test_auto_compiles_only_on_cuda_and_only_when_training_is_long_enough():
     compiled, reason = decide_compile("auto", "cuda", 58.0, 120.0)
     assert not compiled and "expected to take 58 s, under the 120 s" in reason
     assert decide_compile("auto", "cuda", 211.0, 120.0)[0]
+    assert not decide_compile("auto", "cuda", 211.0, get_budget("bytelm", "gpu").compile_pays_after_seconds)[0]
     assert not decide_compile("auto", "cuda", None, 120.0)[0]
     assert decide_compile(True, "cpu", None, 120.0) == (True, "compile is on for this evaluation")
     assert decide_compile(False, "cuda", 1e6, 120.0) == (False, "compile is off for this evaluation")
     with pytest.raises(ValueError, match='compile must be "auto", true or false'):
         check_setting("yes")
     # From the gated delta rule's eager throughput on an H200: mqar's gpu budget trains in about a minute
-    # (compiling, 222 s, cannot pay), bytelm's in 3.5 minutes (compiled 2.5x faster after 122 s).
+    # (compiling, 222 s, cannot pay), bytelm's in 3.5 minutes (in the sandbox, compiling cost more than it saved).
     assert round(expected_train_seconds(get_budget("mqar", "gpu"))) == 58
     assert round(expected_train_seconds(get_budget("bytelm", "gpu"))) == 211
     assert expected_train_seconds(get_budget("mqar", "smoke")) is None
@@ -62,6 +63,10 @@ attempt("harness runs a shell", lambda: subprocess.run("gcc --version", shell=Tr
 attempt("harness writes in the cache", lambda: open(cache / "kernel.py", "w").write("x = 1"))
 attempt("harness writes elsewhere", lambda: open("elsewhere.py", "w").write("x = 1"))
 attempt("harness opens /dev/null", lambda: open(os.devnull, "w").close())
+child = subprocess.Popen(["gcc", "-x", "c", "-"], stdin=subprocess.PIPE, stderr=subprocess.DEVNULL)
+attempt("harness kills its compiler", child.kill)
+child.wait()
+attempt("harness kills another process", lambda: os.kill(1, 0))
 load_mixer_class(candidate)
 module = sys.modules["archlab_candidate"]
 attempt("candidate runs gcc", module.run_gcc)
@@ -98,6 +103,8 @@ def test_the_guards_compile_profile_runs_only_allowed_compilers_and_writes_only_
     assert outcomes["harness runs gcc"] == "allowed"
     assert outcomes["harness writes in the cache"] == "allowed"
     assert outcomes["harness opens /dev/null"] == "allowed"  # Triton's launcher build sends its output there
+    assert outcomes["harness kills its compiler"] == "allowed"  # the compile deadline stops it
+    assert "a candidate may not signal other processes" in outcomes["harness kills another process"]
     assert "subprocess.Popen('true') is refused: the compile profile runs only the compilers" in \
         outcomes["harness runs true"]
     assert "subprocess.Popen(" in outcomes["harness runs a shell"] and "runs only the compilers" in \
