@@ -1,6 +1,7 @@
 """Isolation policy, launch plan, environment, rlimits, cgroup lifecycle and job validation."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import resource
@@ -124,14 +125,18 @@ def test_bwrap_command_binds_gpu_devices_only_for_cuda_jobs(job):
 
 
 def test_job_cgroups_are_removed_after_the_job(job):
+    """The job names its own cgroups (/proc/self/cgroup): other tests' jobs may come and go meanwhile."""
     isolation = Isolation(prefer_bwrap=False)
     if not isolation.cgroups.available:
         pytest.skip("no writable cgroups here")
     parents = [p for p in (isolation.cgroups.pids, isolation.cgroups.memory) if p is not None]
-    before = {p: set(p.glob("archlab-*")) for p in parents}
+    job = dataclasses.replace(job, argv=[sys.executable, "-c", "print(open('/proc/self/cgroup').read())"])
     outcome = run_sandboxed(job, isolation=isolation)
-    assert outcome.exit_code == 0 and outcome.stdout_tail == "ok\n"
-    assert {p: set(p.glob("archlab-*")) for p in parents} == before
+    assert outcome.exit_code == 0
+    own = {line.rsplit("/", 1)[-1] for line in outcome.stdout_tail.splitlines() if "/archlab-" in line}
+    assert len(own) == 1, outcome.stdout_tail  # one job, one name, in every controller it was placed in
+    placed = [parent / name for parent in parents for name in own]
+    assert placed and not any(path.exists() for path in placed)
 
 
 @pytest.mark.parametrize("change, message", [
