@@ -175,20 +175,20 @@ def warm_up(make_mixer: MixerFactory, budget: Budget, device: torch.device, seed
     compilation or the compiled forward raised."""
     generator = torch.Generator().manual_seed(seed)
     mixer = make_mixer().to(device)
-    for precision in [precision_for(device)]:
-        for train in (True, False):
-            mixer.train(train)
-            for length in check_lengths(budget):
-                x = torch.randn(budget.batch_size, length, budget.d_model, generator=generator).to(device)
-                with torch.set_grad_enabled(train), precision.autocast():
-                    y = mixer(x.requires_grad_(train))
-                if train:
-                    y.float().sum().backward()
-        mixer.eval()
-        for length in budget.latency_lengths:  # the latency measurement's batch of one is a shape of its own
-            x = torch.randn(1, length, budget.d_model, generator=generator).to(device)
-            with torch.no_grad(), precision.autocast():
-                mixer(x)
+    precision = precision_for(device)
+    for train in (True, False):
+        mixer.train(train)
+        for length in check_lengths(budget):
+            x = torch.randn(budget.batch_size, length, budget.d_model, generator=generator).to(device)
+            with torch.set_grad_enabled(train), precision.autocast():
+                y = mixer(x.requires_grad_(train))
+            if train:
+                y.float().sum().backward()
+    mixer.eval()
+    for length in budget.latency_lengths:  # the latency measurement's batch of one is a shape of its own
+        x = torch.randn(1, length, budget.d_model, generator=generator).to(device)
+        with torch.no_grad(), precision.autocast():
+            mixer(x)
     synchronize(device)
 
 
