@@ -7,6 +7,7 @@ mixer's business. The backbone returns logits; the loss is the harness's.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
@@ -41,23 +42,53 @@ class MLP(nn.Module):
         return self.down(F.gelu(self.up(x)))
 
 
+def mixer_input(block: "Block", x: torch.Tensor) -> torch.Tensor:
+    return block.mixer_norm(x)
+
+
+def block_output(block: "Block", x: torch.Tensor, mixed: torch.Tensor) -> torch.Tensor:
+    """The residual add of the mixer's output, then the MLP's residual branch."""
+    x = x + mixed
+    return x + block.mlp(block.mlp_norm(x))
+
+
+def output_logits(backbone: "Backbone", x: torch.Tensor) -> torch.Tensor:
+    return F.linear(backbone.final_norm(x), backbone.embedding.weight)
+
+
+@dataclass(frozen=True)
+class BackboneParts:
+    """The backbone's own computations around the mixer, as callables: evaluator/compile.py swaps in compiled
+    versions on CUDA. The mixer's call stays outside them, so the checks judge the very mixer graph that trains."""
+
+    mixer_input: Callable[["Block", torch.Tensor], torch.Tensor] = mixer_input
+    block_output: Callable[["Block", torch.Tensor, torch.Tensor], torch.Tensor] = block_output
+    output_logits: Callable[["Backbone", torch.Tensor], torch.Tensor] = output_logits
+
+
+EAGER_PARTS = BackboneParts()
+
+
 class Block(nn.Module):
-    def __init__(self, mixer: nn.Module, d_model: int, mlp_ratio: int):
+    def __init__(self, mixer: nn.Module, d_model: int, mlp_ratio: int, parts: BackboneParts = EAGER_PARTS):
         super().__init__()
         self.mixer_norm, self.mixer = RMSNorm(d_model), mixer
         self.mlp_norm, self.mlp = RMSNorm(d_model), MLP(d_model, mlp_ratio)
+        self.parts = parts
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + exact_tensor(self.mixer(self.mixer_norm(x)), "the mixer's forward")
-        return x + self.mlp(self.mlp_norm(x))
+        mixed = exact_tensor(self.mixer(self.parts.mixer_input(self, x)), "the mixer's forward")
+        return self.parts.block_output(self, x, mixed)
 
 
 class Backbone(nn.Module):
-    def __init__(self, make_mixer: MixerFactory, vocab_size: int, d_model: int, n_layers: int, mlp_ratio: int):
+    def __init__(self, make_mixer: MixerFactory, vocab_size: int, d_model: int, n_layers: int, mlp_ratio: int,
+                 parts: BackboneParts = EAGER_PARTS):
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, d_model)
-        self.blocks = nn.ModuleList(Block(make_mixer(), d_model, mlp_ratio) for _ in range(n_layers))
+        self.blocks = nn.ModuleList(Block(make_mixer(), d_model, mlp_ratio, parts) for _ in range(n_layers))
         self.final_norm = RMSNorm(d_model)
+        self.parts = parts
         self._init_own_weights(n_layers)
 
     def _init_own_weights(self, n_layers: int) -> None:
@@ -71,7 +102,7 @@ class Backbone(nn.Module):
         x = self.embedding(tokens)
         for block in self.blocks:
             x = block(x)
-        return F.linear(self.final_norm(x), self.embedding.weight)
+        return self.parts.output_logits(self, x)
 
 
 def exact_tensor(value: object, what: str) -> torch.Tensor:
@@ -98,8 +129,9 @@ def forward_exactly(model: nn.Module, tokens: torch.Tensor) -> torch.Tensor:
     return exact_tensor(logits, "the model")
 
 
-def build_model(make_mixer: MixerFactory, vocab_size: int, budget: Budget) -> Backbone:
-    return Backbone(make_mixer, vocab_size, budget.d_model, budget.n_layers, budget.mlp_ratio)
+def build_model(make_mixer: MixerFactory, vocab_size: int, budget: Budget,
+                parts: BackboneParts = EAGER_PARTS) -> Backbone:
+    return Backbone(make_mixer, vocab_size, budget.d_model, budget.n_layers, budget.mlp_ratio, parts)
 
 
 def count_parameters(module: nn.Module) -> int:

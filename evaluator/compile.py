@@ -1,15 +1,17 @@
 """Compiling the candidate's mixer with torch.compile where it pays, and eager where it does not or fails.
 
 What is compiled is the mixer's `forward`, through a subclass built by `compiled_mixer_class`: the
-leak checks (causality, batch independence, the trained model's causality), training, the held-out
-metrics and the latency measurement all call that one compiled callable, so the checks judge the
-code path that trains. One graph serves every layer and every copy of the mixer (the module is an
+leak checks (causality, batch independence, the trained model's causality), training and the held-out
+metrics all call that one compiled callable, so the checks judge the code path that trains (the
+latency measurement runs eager: `eager_latency`). One graph serves every layer and every copy of the mixer (the module is an
 input of the graph, not a constant), and the sequence and batch dimensions are marked dynamic, so
 a length-generic mixer compiles once per mode (a mixer whose Python loops depend on the length is
 specialised and recompiles per length). `fullgraph=True`: a graph break raises instead of silently
 running pieces eagerly between graphs, so a candidate either compiles cleanly or is trained eager,
 with the reason recorded; no candidate frame ever runs between compiled pieces, which keeps the
-guard's stack rule simple (evaluator/guard.py, compile profile).
+guard's stack rule simple (evaluator/guard.py, compile profile). On CUDA the backbone's own parts
+around the mixer (norms, MLP, residuals, output head) are compiled too, as graphs of their own
+(`compiled_parts`): no graph holds both the candidate's code and the backbone's.
 
 Inductor and Triton write their caches under the work directory and run compilers as child
 processes; the worker arms the audit hook and the seccomp filter with their compile profiles then.
@@ -23,11 +25,14 @@ import time
 import traceback
 from dataclasses import dataclass, replace
 from pathlib import Path
+from contextlib import nullcontext
+from typing import Callable, ContextManager
 
 import torch
 from torch import nn
 
-from evaluator.backbone import MixerFactory
+from evaluator.backbone import (EAGER_PARTS, BackboneParts, MixerFactory, block_output, build_model, mixer_input,
+                                output_logits)
 from evaluator.budgets import Budget
 from evaluator.checks import precision_for
 from evaluator.checks.common import check_lengths
@@ -53,6 +58,16 @@ class CompilePlan:
     def record(self) -> dict[str, object]:
         return {"setting": self.setting, "compiled": self.compiled, "reason": self.reason,
                 "expected_train_seconds": self.expected_train_seconds}
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """What every compiled phase builds its models from, the plan as it turned out, and the seconds compiling took."""
+
+    make_mixer: MixerFactory
+    parts: BackboneParts
+    plan: CompilePlan
+    seconds: float
 
 
 def check_setting(setting: object) -> Setting:
@@ -141,26 +156,33 @@ def _triton_compilers() -> set[str | None]:
     return found
 
 
-def compiled_mixer_class(mixer_class: type[nn.Module], device: torch.device) -> type[nn.Module]:
-    """A subclass of the candidate's class whose forward runs compiled on the path training takes: `device`'s
-    tensors, and on CUDA under the training's bf16 autocast.
+def on_training_path(x: object, device: torch.device) -> bool:
+    """Whether a call is on the path training takes: `device`'s tensors, and on CUDA under bf16 autocast.
 
-    Anything else runs the candidate's own forward: on a CUDA worker the forward check's CPU probe (shapes and
-    gradient reach) and the leak checks' extra float32 probes stay eager rather than compiling graphs that
-    training never uses (each costs as much compilation as the training graph)."""
+    Only these calls run compiled. Anything else runs eager: on a CUDA worker, the forward check's CPU probe
+    (shapes and gradient reach) and the leak checks' extra float32 probes stay eager rather than compiling graphs
+    that training never uses (each costs as much compilation as the training graph)."""
+    if not isinstance(x, torch.Tensor) or x.device.type != device.type:
+        return False
+    return device.type != "cuda" or torch.is_autocast_enabled("cuda")
+
+
+def _dynamic_batch_and_length(x: torch.Tensor) -> None:
+    """One graph for every length and batch size: the first two dimensions are marked dynamic."""
+    for dim in range(min(x.dim(), 2)):
+        torch._dynamo.maybe_mark_dynamic(x, dim)
+
+
+def compiled_mixer_class(mixer_class: type[nn.Module], device: torch.device) -> type[nn.Module]:
+    """A subclass of the candidate's class whose forward runs compiled on the path training takes
+    (`on_training_path`); anything else runs the candidate's own forward."""
     eager = mixer_class.forward
     compiled = torch.compile(eager, fullgraph=True)
 
-    def on_training_path(x: object) -> bool:
-        if not isinstance(x, torch.Tensor) or x.device.type != device.type:
-            return False
-        return device.type != "cuda" or torch.is_autocast_enabled("cuda")
-
     def forward(self: nn.Module, x: torch.Tensor, *args: object, **kwargs: object) -> torch.Tensor:
-        if not on_training_path(x):
+        if not on_training_path(x, device):
             return eager(self, x, *args, **kwargs)
-        for dim in range(min(x.dim(), 2)):  # batch and sequence: one graph for every length and batch size
-            torch._dynamo.maybe_mark_dynamic(x, dim)
+        _dynamic_batch_and_length(x)
         return compiled(self, x, *args, **kwargs)
 
     namespace = {"forward": forward, "__module__": mixer_class.__module__, "__qualname__": mixer_class.__qualname__,
@@ -168,15 +190,38 @@ def compiled_mixer_class(mixer_class: type[nn.Module], device: torch.device) -> 
     return type(mixer_class.__name__, (mixer_class,), namespace)
 
 
-def warm_up(make_mixer: MixerFactory, budget: Budget, device: torch.device, seed: int) -> None:
-    """The first compiled steps: every mode and length the leak checks, training and the latency measurement call
-    the mixer at, in the training's precision (the only one compiled), so each graph compiles here (timed as
-    compilation) and a failure falls back to eager before any check or training step ran. Raises whatever
-    compilation or the compiled forward raised."""
+def compiled_parts(device: torch.device) -> BackboneParts:
+    """On CUDA the backbone's own parts around the mixer compiled as well (norms, MLP, residuals, output head):
+    measured on an H200 at the bytelm `gpu` budget, softmax attention trained at 1.10M tokens/s with only the mixer
+    compiled and 1.35M with these too (docs/gpu.md). The mixer's call stays between them, so no graph mixes the
+    candidate's code with the backbone's. On CPU they stay eager: there they are small next to the mixer, and
+    inductor's C++ compilation of them costs more than it saves."""
+    if device.type != "cuda":
+        return EAGER_PARTS
+
+    def compiled(part: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
+        graph = torch.compile(part, fullgraph=True)
+
+        def call(module: nn.Module, *tensors: torch.Tensor) -> torch.Tensor:
+            if not on_training_path(tensors[0], device):
+                return part(module, *tensors)
+            for tensor in tensors:
+                _dynamic_batch_and_length(tensor)
+            return graph(module, *tensors)
+        return call
+    return BackboneParts(compiled(mixer_input), compiled(block_output), compiled(output_logits))
+
+
+def warm_up(make_mixer: MixerFactory, parts: BackboneParts, budget: Budget, vocab_size: int, device: torch.device,
+            seed: int) -> None:
+    """The first compiled steps: every mode and shape the leak checks, training and the metrics call the mixer
+    and the backbone's parts at, in the training's precision (the only one compiled),
+    so each graph compiles here (timed as compilation) and a failure falls back to eager before any check or
+    training step ran. Raises whatever compilation or the compiled forward raised."""
     generator = torch.Generator().manual_seed(seed)
     mixer = make_mixer().to(device)
     precision = precision_for(device)
-    for train in (True, False):
+    for train in (True, False):  # the leak checks call the mixer alone
         mixer.train(train)
         for length in check_lengths(budget):
             x = torch.randn(budget.batch_size, length, budget.d_model, generator=generator).to(device)
@@ -184,12 +229,26 @@ def warm_up(make_mixer: MixerFactory, budget: Budget, device: torch.device, seed
                 y = mixer(x.requires_grad_(train))
             if train:
                 y.float().sum().backward()
-    mixer.eval()
-    for length in budget.latency_lengths:  # the latency measurement's batch of one is a shape of its own
-        x = torch.randn(1, length, budget.d_model, generator=generator).to(device)
-        with torch.no_grad(), precision.autocast():
-            mixer(x)
+    model = build_model(make_mixer, vocab_size, budget, parts).to(device)
+
+    def tokens(batch: int, length: int) -> torch.Tensor:
+        return torch.randint(vocab_size, (batch, length), generator=generator).to(device)
+    for length in budget.seq_lens:  # training
+        with precision.autocast():
+            logits = model(tokens(budget.batch_size, length))
+        logits.float().sum().backward()
+    model.eval()
+    with torch.no_grad(), precision.autocast():  # the metrics and the trained checks
+        for length in check_lengths(budget):
+            model(tokens(budget.batch_size, length))
     synchronize(device)
+
+
+def eager_latency(plan: CompilePlan) -> ContextManager:
+    """Around the latency measurement: compiled functions run eager there. Its lengths (up to 16384) would each
+    compile a graph of their own for a mixer with a Python loop over chunks (an unrolled loop of 256 chunks took
+    minutes), and the eager latency is comparable between evaluations whatever each compiled."""
+    return torch.compiler.set_stance("force_eager") if plan.compiled else nullcontext()
 
 
 def compile_failure(error: BaseException) -> str:
@@ -221,22 +280,29 @@ def prepare_compilation(setting: Setting, budget: Budget, device: torch.device,
 
 
 def compile_or_fall_back(mixer_class: type[nn.Module], make_eager: MixerFactory, plan: CompilePlan, budget: Budget,
-                         device: torch.device, seed: int) -> tuple[MixerFactory, CompilePlan, float]:
-    """(the factory every compiled phase uses, the plan as it turned out, seconds spent compiling).
+                         vocab_size: int, device: torch.device, seed: int) -> Compiled:
+    """The factory and parts every compiled phase uses, the plan as it turned out, and the seconds spent compiling.
 
     Any exception of the first compiled steps, the compiler's own included, leaves the evaluation eager with
     the reason recorded: nothing else has run yet, so no check or training step is lost or repeated."""
     compiled_class = compiled_mixer_class(mixer_class, device)
+    parts = compiled_parts(device)
 
     def make_compiled() -> nn.Module:
         return compiled_class(budget.d_model, budget.n_heads)
     started = time.perf_counter()
     try:
-        warm_up(make_compiled, budget, device, seed)
+        warm_up(make_compiled, parts, budget, vocab_size, device, seed)
     except Exception as error:  # noqa: BLE001 - whatever compilation raised, the evaluation goes on eager
         traceback.print_exc()
         if device.type == "cuda":
             torch.cuda.empty_cache()
         reason = f"compilation failed, so the evaluation ran eager: {compile_failure(error)}"
-        return make_eager, replace(plan, compiled=False, reason=reason), time.perf_counter() - started
-    return make_compiled, plan, time.perf_counter() - started
+        return eager(make_eager, replace(plan, compiled=False, reason=reason), time.perf_counter() - started)
+    return Compiled(make_compiled, parts, plan, time.perf_counter() - started)
+
+
+def eager(make_eager: MixerFactory, plan: CompilePlan, seconds: float) -> Compiled:
+    """An evaluation that runs eager after all (`plan` says why), having spent `seconds` trying to compile."""
+    torch._dynamo.reset()  # half-built graphs go; eager needs none of them
+    return Compiled(make_eager, EAGER_PARTS, plan, seconds)

@@ -24,13 +24,14 @@ from typing import Callable, Iterator
 
 import torch
 
-from evaluator.backbone import build_model, count_parameters
+from evaluator.backbone import EAGER_PARTS, build_model, count_parameters
 from evaluator.budgets import Budget, get_budget
 from evaluator.candidate_loader import (CandidateError, ContractError, blame_candidate, describe_failure,
                                        is_out_of_memory, load_mixer_class)
 from evaluator.checks import (check_batch_independence, check_causality, check_complexity, check_forward,
                               check_instantiate, check_trained_causality, precision_for, scoring_inputs)
-from evaluator.compile import CompilePlan, check_setting, compile_or_fall_back, prepare_compilation
+from evaluator.compile import (Compiled, CompilePlan, check_setting, compile_or_fall_back, eager, eager_latency,
+                               prepare_compilation)
 from evaluator.harness import held_out_metrics, seed_everything, train
 from evaluator.families.mixer import ALLOWED_IMPORTS
 from evaluator.guard import CompileProfile, arm
@@ -123,12 +124,13 @@ def evaluate_candidate(spec: WorkerSpec, result: EvalResult, candidate: Path, st
 
     def make_eager_mixer() -> torch.nn.Module:
         return mixer_class(budget.d_model, budget.n_heads)
-    make_mixer = make_eager_mixer  # compiled: every phase but the complexity check and the proxies (docs/gpu.md)
+    make_mixer, parts = make_eager_mixer, EAGER_PARTS  # compiled: all but the complexity check and proxies (docs/gpu.md)
     if plan.compiled:
         progress(ProgressEvent("phase", "compile"))
-        make_mixer, plan, result.timings["compile"] = compile_within(mixer_class, make_eager_mixer, plan, budget,
-                                                                     device, spec.seed)
-        mark += result.timings["compile"]  # compile is its own phase: the checks' lap leaves it out
+        compiled = compile_within(mixer_class, make_eager_mixer, plan, budget, vocab_size, device, spec.seed)
+        make_mixer, parts, plan = compiled.make_mixer, compiled.parts, compiled.plan
+        result.timings["compile"] = compiled.seconds
+        mark += compiled.seconds  # compile is its own phase: the checks' lap leaves it out
         refuse_interference()
     result.compilation = plan.record()
     seed_everything(spec.seed)
@@ -160,7 +162,7 @@ def evaluate_candidate(spec: WorkerSpec, result: EvalResult, candidate: Path, st
         return
     refuse_interference()
     seed_everything(spec.seed)
-    model = build_model(make_mixer, vocab_size, budget).to(device)
+    model = build_model(make_mixer, vocab_size, budget, parts).to(device)
     result.parameters = count_parameters(model)
     reset_peak_memory(device)
     mark = _lap(result, "data_and_model", mark)
@@ -195,7 +197,7 @@ def evaluate_candidate(spec: WorkerSpec, result: EvalResult, candidate: Path, st
 
     def rebuild() -> torch.nn.Module:  # a fresh model built as the trained one was: what training changed
         seed_everything(spec.seed)
-        return build_model(make_mixer, vocab_size, budget).to(device)
+        return build_model(make_mixer, vocab_size, budget, parts).to(device)
     trained_check = check_trained_causality(model, scoring_inputs(data.eval_batches()), vocab_size, candidate,
                                             spec.seed, precision_for(device), rebuild, budget)
     result.checks.append(trained_check)
@@ -206,27 +208,25 @@ def evaluate_candidate(spec: WorkerSpec, result: EvalResult, candidate: Path, st
 
     result.peak_memory_bytes = peak_memory_bytes(device)
     progress(ProgressEvent("phase", "measure"))
-    with blame_candidate(candidate, "the latency measurement"):
+    with blame_candidate(candidate, "the latency measurement"), eager_latency(plan):
         result.inference_latency_ms = forward_latency_ms(model, vocab_size, budget.latency_lengths,
                                                          budget.latency_repeats, device)
     _lap(result, "measure", mark)
 
 
 def compile_within(mixer_class: type[torch.nn.Module], make_eager: Callable[[], torch.nn.Module], plan: CompilePlan,
-                   budget: Budget, device: torch.device, seed: int) -> tuple[Callable[[], torch.nn.Module], CompilePlan,
-                                                                            float]:
+                   budget: Budget, vocab_size: int, device: torch.device, seed: int) -> Compiled:
     """`compile_or_fall_back`, cut at `budget.compile_wall_fraction` of the wall budget: a compilation that would
     eat the training's time leaves the evaluation eager, with the reason, instead of timing it out."""
     seconds = budget.compile_wall_fraction * budget.wall_seconds
     started = time.perf_counter()
     try:
         with deadline(seconds):
-            return compile_or_fall_back(mixer_class, make_eager, plan, budget, device, seed)
+            return compile_or_fall_back(mixer_class, make_eager, plan, budget, vocab_size, device, seed)
     except Deadline:
-        torch._dynamo.reset()  # half-built graphs go; eager needs none of them
         reason = (f"compilation took longer than {seconds:g} s ({budget.compile_wall_fraction:g} of the wall budget), "
                   "so the evaluation ran eager")
-        return make_eager, dataclasses.replace(plan, compiled=False, reason=reason), time.perf_counter() - started
+        return eager(make_eager, dataclasses.replace(plan, compiled=False, reason=reason), time.perf_counter() - started)
 
 
 def arm_guards(candidate: Path, readable: list[Path], compile_profile: CompileProfile | None = None) -> dict[str, str]:

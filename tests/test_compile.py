@@ -10,9 +10,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import torch
 
 from evaluator.budgets import get_budget
-from evaluator.compile import check_setting, decide_compile, expected_train_seconds
+from evaluator.compile import CompilePlan, check_setting, decide_compile, eager_latency, expected_train_seconds
 from evaluator.evaluate import PROJECT_ROOT, evaluate
 from sandbox.syscall_filter import syscall_filter_support
 
@@ -147,6 +148,22 @@ def test_the_filters_compile_profile_allows_processes_and_still_refuses_sockets_
     outcomes = json.loads(completed.stdout.strip().splitlines()[-1])
     assert outcomes["active"] and outcomes["detail"].startswith("compile profile")
     assert outcomes == {**outcomes, "exec": "allowed", "socket": "refused", "child socket": "refused"}
+
+
+def test_the_latency_measurement_runs_compiled_functions_eager_only_in_a_compiled_evaluation():
+    """Its lengths (to 16384) would each compile a graph for a length-specialised mixer (docs/gpu.md)."""
+    graphs = []
+
+    def recording_backend(graph: torch.fx.GraphModule, example_inputs: list) -> object:
+        graphs.append(graph)
+        return graph.forward
+    compiled = torch.compile(lambda x: x.sin() + 1, backend=recording_backend, fullgraph=True)
+    with eager_latency(CompilePlan(True, True, "compile is on for this evaluation")):
+        assert torch.equal(compiled(torch.ones(3)), torch.ones(3).sin() + 1)
+    assert graphs == []
+    with eager_latency(CompilePlan(True, False, "compilation failed, so the evaluation ran eager")):
+        compiled(torch.ones(3))
+    assert len(graphs) == 1
 
 
 @pytest.mark.slow
