@@ -1,6 +1,6 @@
 """What the static screen allows and refuses, each refusal with the reason a coder needs to fix it.
 
-Kept apart from the tree walk in `screen.py` so the policy can be read (and reviewed) as data.
+Kept apart from the tree walk in `screen_visitor.py` so the policy can be read (and reviewed) as data.
 The screen works by ALLOWLIST: modules in ALLOWED_MODULES, builtins in SAFE_BUILTINS; the
 denylists below name what is refused *inside* those (a torch function that writes files) and
 attribute names refused on objects the screen cannot identify statically (a tensor's `.storage`).

@@ -23,7 +23,7 @@ import torch
 """
 APPLY = """
 from sandbox.syscall_filter import apply_syscall_filter
-status = apply_syscall_filter()
+status = apply_syscall_filter(FILTER_ARGUMENTS)
 results = {"active": status.active, "detail": status.detail}
 
 def attempt(name, action):
@@ -43,9 +43,11 @@ def libc_call(name, *arguments):
 """
 
 
-def run_filtered(body: str, *args: str, prelude: str = "") -> dict:
-    """Run `body` after the filter is applied (as the worker does, torch already imported); its `results` dict."""
-    script = "\n".join([PREAMBLE, prelude, APPLY, textwrap.dedent(body), "print(json.dumps(results))"])
+def run_filtered(body: str, *args: str, prelude: str = "", filter_arguments: str = "") -> dict:
+    """Run `body` after the filter is applied (as the worker does, torch already imported, with `filter_arguments`
+    such as "allow_processes=True"); its `results` dict."""
+    apply = APPLY.replace("FILTER_ARGUMENTS", filter_arguments)
+    script = "\n".join([PREAMBLE, prelude, apply, textwrap.dedent(body), "print(json.dumps(results))"])
     process = subprocess.run([sys.executable, "-I", "-c", script, str(REPO), *args],
                              capture_output=True, text=True, timeout=60)
     assert process.returncode == 0, process.stderr
@@ -122,3 +124,16 @@ def test_without_pyseccomp_the_filter_is_reported_inactive_and_nothing_breaks():
 def test_support_probe_leaves_this_process_unfiltered():
     assert isinstance(SUPPORT.active, bool) and SUPPORT.detail
     subprocess.run([sys.executable, "-c", "pass"], check=True)  # exec and fork still work here
+
+
+@needs_filter
+def test_the_compile_profile_allows_processes_and_still_refuses_sockets_to_them_and_their_children():
+    results = run_filtered("""
+        attempt("exec", lambda: subprocess.run(["gcc", "--version"], capture_output=True, check=True))
+        attempt("socket", lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM).close())
+        child = subprocess.run([sys.executable, "-c", "import socket; socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)"],
+                               capture_output=True, text=True)
+        results["child socket"] = "refused" if "PermissionError" in child.stderr else "allowed"
+    """, filter_arguments="allow_processes=True")
+    assert results["active"] and results["detail"].startswith("compile profile")
+    assert results == {**results, "exec": "allowed", "socket": "refused", "child socket": "refused"}
