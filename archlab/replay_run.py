@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from agents.config import RunConfig
 from agents.replay import REPLAY_FILE, ReplayOrigin
+from archlab.drive_run import drive
 from archlab.errors import UsageError, validation_problems
 from archlab.rundir import load_run_config, open_for_reading, prepare_run_dir, write_run_config
 from archlab.runlock import hold_run
@@ -24,25 +25,6 @@ def _new_config(config: RunConfig, original_dir: Path, name: str) -> RunConfig:
         return RunConfig.model_validate({**config.model_dump(), "name": name, "runs_dir": original_dir.parent})
     except ValidationError as error:
         raise UsageError(f"--as {name}: {validation_problems(error)}") from error
-
-
-def _drive(config: RunConfig, run_dir: Path) -> int:
-    from agents.driver import BaselineFailed, Driver
-    from agents.session import open_session
-    from archlab.progress import print_progress
-
-    with open_session(config, run_dir) as (lab, graph):
-        try:
-            progress = Driver(lab, graph, on_progress=print_progress).run()
-        except BaselineFailed as error:
-            print(f"replay stopped: {error}")
-            return 1
-        except KeyboardInterrupt:
-            print(f"\nstopped cleanly; `archlab resume {run_dir}` continues the replay")
-            return 130
-    if progress.stopped:
-        print(f"replay stopped: {progress.stopped}")
-    return 0
 
 
 def replay_run(original_dir: Path, name: str) -> int:
@@ -59,7 +41,7 @@ def replay_run(original_dir: Path, name: str) -> int:
         (run_dir / REPLAY_FILE).write_text(origin.model_dump_json(indent=2))
         source = "LLM answers and review decisions" if config.llm else "the offline researcher's seed and review decisions"
         print(f"replaying run {origin.run} as {name} in {run_dir} ({source} from {original_dir}; no network)")
-        code = _drive(new_config, run_dir)
+        code = drive(new_config, run_dir, "replay")
     if code == 130:
         return code
     with open_for_reading(original_dir) as original, open_for_reading(run_dir) as replayed:

@@ -4,12 +4,12 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
-import signal
 from pathlib import Path
 
 from archlab.config import load_config
 from archlab.errors import UsageError
 from archlab.devices import check_data, check_slots, resolve_auto
+from archlab.drive_run import drive
 from archlab.rundir import CONFIG_FILE, find_run, load_run_config, prepare_run_dir, run_name, write_run_config
 from archlab.runlock import hold_run
 from sandbox.slots import AUTO
@@ -69,7 +69,7 @@ def start(args: argparse.Namespace) -> int:
     with hold_run(run_dir, name):
         write_run_config(config, name, run_dir)
         print(f"run {name} in {run_dir} ({'LLM: ' + config.llm.models['default'] if config.llm else 'offline researcher'})")
-        return _drive(config.model_copy(update={"name": name}), run_dir)
+        return drive(config.model_copy(update={"name": name}), run_dir)
 
 
 def resume_run(args: argparse.Namespace) -> int:
@@ -79,7 +79,7 @@ def resume_run(args: argparse.Namespace) -> int:
         if args.experiments is not None:
             config = _retarget(config, run_dir, args.experiments)
         print(f"resuming run {config.name} in {run_dir}")
-        return _drive(config, run_dir)
+        return drive(config, run_dir)
 
 
 def _retarget(config, run_dir: Path, target: int):
@@ -143,45 +143,3 @@ def _resolve_devices(config):
         raise UsageError(str(error)) from error
     print(f"--devices auto: {','.join(devices)} ({sharing.reason})")
     return config.model_copy(update={"devices": devices})
-
-
-def _summary(progress) -> str:
-    """After the live panel (which stays on screen) a word is enough; elsewhere the standing in one line."""
-    from archlab.live_view import on_terminal
-    from archlab.progress import progress_line
-
-    lines = [progress.message if on_terminal() else progress_line(progress)]
-    if progress.stopped:
-        lines.append(f"stopped: {progress.stopped}")
-    return "\n".join(lines)
-
-
-def _stop_on_sigterm() -> None:
-    """`kill PID` stops a run as cleanly as Ctrl-C does: in-flight sandboxes are killed, the run is resumable."""
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-    signal.signal(signal.SIGTERM, interrupt)
-
-
-def _drive(config, run_dir: Path) -> int:
-    from agents.driver import BaselineFailed, Driver
-    from agents.session import open_session
-    from archlab.live_view import progress_display
-
-    _stop_on_sigterm()
-    title = (f"run {config.name or run_dir.name} · {config.task}/{config.budget} · "
-             f"{'LLM ' + config.llm.models['default'] if config.llm else 'offline'}")
-    with open_session(config, run_dir) as (lab, graph):
-        try:  # the panel (on a terminal) is closed before the outcome is printed under it
-            with progress_display(lab.archive, lab.run, run_dir, title=title, target=config.experiments,
-                                  training=lab.training) as on_progress:
-                progress = Driver(lab, graph, on_progress=on_progress).run()
-        except BaselineFailed as error:
-            print(f"run stopped: {error}")
-            return 1
-        except KeyboardInterrupt:
-            print(f"\nstopped cleanly; `archlab resume {run_dir}` continues")
-            return 130
-    print(_summary(progress))
-    print(f"archive: {run_dir}\n`archlab status {run_dir}` or `archlab ls {run_dir}` for details")
-    return 0
