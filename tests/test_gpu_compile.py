@@ -4,22 +4,15 @@ pytest, so this file also runs as a script: `python tests/test_gpu_compile.py`."
 from __future__ import annotations
 
 import sys
-import tempfile
 from pathlib import Path
-
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from evaluator.evaluate import evaluate  # noqa: E402
+from tests.support.gpu_tests import cuda_marks, run_as_script  # noqa: E402
 
-try:
-    import pytest
-
-    pytestmark = [pytest.mark.slow,
-                  pytest.mark.skipif(not torch.cuda.is_available(), reason="compiling on a GPU needs CUDA")]
-except ModuleNotFoundError:  # the GPU machine: run as a script
-    pass
+WHY = "compiling on a GPU needs CUDA"
+pytestmark = cuda_marks(WHY)
 
 REFERENCES = ("softmax_attention",)  # the gated delta rule does not compile within smoke's 45 s (docs/gpu.md)
 
@@ -40,8 +33,4 @@ def test_compiled_evaluations_match_eager_ones(tmp_path: Path) -> None:
 
 
 if __name__ == "__main__":
-    if not torch.cuda.is_available():
-        sys.exit("skipped: compiling on a GPU needs CUDA")
-    with tempfile.TemporaryDirectory() as scratch:
-        test_compiled_evaluations_match_eager_ones(Path(scratch))
-    print("test_compiled_evaluations_match_eager_ones passed")
+    run_as_script(test_compiled_evaluations_match_eager_ones, WHY)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import functools
 import os
 import sys
-import tempfile
 import threading
 from pathlib import Path
 
@@ -18,14 +17,10 @@ from evaluator.evaluate import GPU_MEMORY_FRACTION, evaluate  # noqa: E402
 from evaluator.records import EvalResult  # noqa: E402
 from sandbox.executors import LocalPool  # noqa: E402
 from sandbox.slots import threads_per_slot  # noqa: E402
+from tests.support.gpu_tests import cuda_marks, run_as_script  # noqa: E402
 
-try:
-    import pytest
-
-    pytestmark = [pytest.mark.slow,
-                  pytest.mark.skipif(not torch.cuda.is_available(), reason="packing evaluations on a GPU needs CUDA")]
-except ModuleNotFoundError:  # the GPU machine: run as a script
-    pass
+WHY = "packing evaluations on a GPU needs CUDA"
+pytestmark = cuda_marks(WHY)
 
 REFERENCES = ("softmax_attention", "gated_delta_rule")
 SEEDS = (0, 1)
@@ -66,8 +61,4 @@ def test_packed_evaluations_match_one_at_a_time(tmp_path: Path) -> None:
 
 
 if __name__ == "__main__":
-    if not torch.cuda.is_available():
-        sys.exit("skipped: packing evaluations on a GPU needs CUDA")
-    with tempfile.TemporaryDirectory() as scratch:
-        test_packed_evaluations_match_one_at_a_time(Path(scratch))
-    print("test_packed_evaluations_match_one_at_a_time passed")
+    run_as_script(test_packed_evaluations_match_one_at_a_time, WHY)
