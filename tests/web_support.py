@@ -16,28 +16,14 @@ import uvicorn
 from agents.config import RunConfig
 from knowledge.archive import Archive
 from knowledge.records import Event, Experiment, Fitness, LLMCall, Stage
+from tests.loop_candidates import CUMULATIVE_MEAN
 
 ROOT = Path(__file__).resolve().parents[1]
 ROOT_ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 # What an LLM or a candidate might write to attack the pages.
 HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 HOSTILE_NAME = 'evil<script>alert(1)</script>$\\frac{'   # also an unbalanced matplotlib formula
-CODE = '''import torch
-
-
-class Mixer(torch.nn.Module):
-    """Gated running mean of the values: causal, linear time."""
-
-    def __init__(self, d_model: int, n_heads: int, **kwargs):
-        super().__init__()
-        self.proj_in = torch.nn.Linear(d_model, 2 * d_model)
-        self.proj_out = torch.nn.Linear(d_model, d_model)
-
-    def forward(self, x):
-        value, gate = self.proj_in(x).chunk(2, dim=-1)
-        steps = torch.arange(1, x.shape[1] + 1, device=x.device, dtype=value.dtype).view(1, -1, 1)
-        return self.proj_out(torch.cumsum(value, dim=1) / steps * torch.sigmoid(gate))
-'''
+CODE = CUMULATIVE_MEAN  # a real candidate, as the loop tests' scripted coder writes it
 STATUSES = ["ok", "ok", "ok", "invalid", "leaky", "too_slow", "crashed", "diverged"]
 
 
@@ -85,7 +71,7 @@ def synthetic_run(runs_dir: Path, name: str = "synth", proposals: int = 30, host
         experiments.append(Experiment(
             id=exp_id, run=name, name=(HOSTILE_NAME if hostile and i == 0 else f"design-{i}"), proposer="offline",
             motivation=f"motivation {i}: try a wider state {evil}", plan=f"plan {i} {evil}",
-            code=CODE.replace("sigmoid", "tanh") + f"# variant {i} {evil}\n", parent_id=parent,
+            code=CODE.replace("F.silu(gate)", "torch.tanh(gate)") + f"# variant {i} {evil}\n", parent_id=parent,
             stage=Stage.ANALYZED if ok else Stage.FAILED, status=status,
             reason="" if ok else f"{status}: line {i % 40 + 1}: the problem {evil}",
             fitness=Fitness(value=(i % 9 - 4) / 100, stderr=0.01) if ok else None,
