@@ -19,6 +19,8 @@ peak = the most `memory.used` above the idle GPU's (whole processes: CUDA contex
 
 Needs only torch, numpy and the stdlib. On the H200:
     python bench/bench_gpu_throughput.py --tasks mqar --pack 4 --out mqar.json
+Where one call cannot hold every mode, run `--modes one --out one.json` first, then the other modes with
+`--one-from one.json`: their ratios are to that earlier one-at-a-time figure (same machine, same budget).
 A quick check anywhere:
     python bench/bench_gpu_throughput.py --device cpu --budget smoke --tasks mqar \
         --refs softmax_attention gated_delta_rule --pack 2
@@ -152,14 +154,14 @@ def summarise(task: str, args: argparse.Namespace, runs: list[dict], flops: dict
               peak: float | None) -> dict:
     """The task's figures, JSON-ready; prints its table on the way."""
     budget = get_budget(task, args.budget)
-    base = runs[0]["experiments_per_hour"] if runs and runs[0]["mode"] == "one" else None
+    base, alone = one_at_a_time(task, runs, args)
     print(f"\n{task}/{args.budget} on {args.device} (pack {args.pack}; peak "
           f"{f'{peak:g} TFLOP/s' if peak else 'unknown: MFU left out'})")
     print(f"{'mode':9} {'exp/h':>8} {'x one':>6} {'wall s':>7}  {'reference(seed)':21} {'status':9} "
           f"{'tokens/s':>10} {'MFU':>6}"
           f"  not training s (start/checks/compile/eval+measure); status! differs from one at a time")
-    figures = {"task": task, "budget": args.budget, "modes": {}, "flops_per_token": flops}
-    alone = {key: result.status.value for key, result in runs[0]["results"].items()} if base else {}
+    figures = {"task": task, "budget": args.budget, "modes": {}, "flops_per_token": flops,
+               "one_from": str(args.one_from) if args.one_from and runs[0]["mode"] != "one" else None}
     for run in runs:
         ratio = run["experiments_per_hour"] / base if base else None
         rows = []
@@ -173,7 +175,7 @@ def summarise(task: str, args: argparse.Namespace, runs: list[dict], flops: dict
                          "peak_memory_bytes": result.peak_memory_bytes,
                          "gpu_memory_fraction": result.gpu_memory_fraction, "metrics": _headline(result),
                          "compilation": result.compilation,
-                         "status_differs": bool(alone) and alone.get((ref, seed)) != result.status.value})
+                         "status_differs": (ref, seed) in alone and alone[(ref, seed)] != result.status.value})
         for index, row in enumerate(rows):
             lead = (f"{run['mode']:9} {run['experiments_per_hour']:8.1f} {f'{ratio:.2f}' if ratio else '-':>6} "
                     f"{run['wall_s']:7.1f}" if index == 0 else " " * 33)
@@ -187,6 +189,8 @@ def summarise(task: str, args: argparse.Namespace, runs: list[dict], flops: dict
                   f"{part.get('eval', 0) + part.get('measure', 0):.1f})")
             if run["mode"] == "compiled" and not row["compilation"].get("compiled"):
                 print(f"{'':33}  eager: {row['compilation'].get('reason', 'no compilation record')[:400]}")
+        if alone and set(run["results"]) != set(alone):
+            print(f"{'':33}  note: one at a time ran other experiments ({len(alone)}); the ratio compares rates")
         if run["gpu"]:
             print(f"{'':33}  GPU busy {run['gpu']['busy_fraction']:.0%} of the wall time, at most "
                   f"{run['gpu']['peak_memory_bytes'] / 2**30:.1f} GiB in use (nvidia-smi)")
@@ -196,6 +200,24 @@ def summarise(task: str, args: argparse.Namespace, runs: list[dict], flops: dict
                                          "threads": run["threads"], "experiments": rows}
     figures["measured"] = _measured(runs, budget, args.device) if args.device.startswith("cuda") else {}
     return figures
+
+
+def one_at_a_time(task: str, runs: list[dict], args: argparse.Namespace) -> tuple[float | None, dict]:
+    """(experiments per hour one at a time, each experiment's status then): this run's `one` mode, else the one
+    in --one-from's figures (an earlier call on the same machine), else (None, {})."""
+    if runs and runs[0]["mode"] == "one":
+        return runs[0]["experiments_per_hour"], {key: r.status.value for key, r in runs[0]["results"].items()}
+    one = earlier_one(args.one_from, task, args.budget) if args.one_from else None
+    if one is None:
+        return None, {}
+    return one["experiments_per_hour"], {(row["reference"], row["seed"]): row["status"] for row in one["experiments"]}
+
+
+def earlier_one(path: Path, task: str, budget: str) -> dict | None:
+    """The `one` mode of `task` at `budget` in a JSON written by --out, or None."""
+    figures = json.loads(path.read_text())
+    return next((entry["modes"].get("one") for entry in figures.get("tasks", [])
+                 if entry.get("task") == task and entry.get("budget") == budget), None)
 
 
 def _measured(runs: list[dict], budget, device: str) -> dict:
@@ -253,7 +275,18 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--peak-tflops", type=float, help="the device's peak dense bf16 TFLOP/s (MFU)")
     parser.add_argument("--sample-ms", type=int, default=200, help="nvidia-smi sampling interval")
     parser.add_argument("--out", type=Path, help="also write the JSON figures here")
+    parser.add_argument("--one-from", type=Path, help="the JSON an earlier --out wrote on this machine: its `one` "
+                        "mode is the base of the ratios when this call runs only other modes (where one call cannot "
+                        "hold every mode, e.g. bytelm `gpu` under a 10-minute limit)")
     args = parser.parse_args()
+    if args.one_from:
+        try:
+            missing = [task for task in args.tasks if earlier_one(args.one_from, task, args.budget) is None]
+        except (OSError, ValueError) as error:
+            parser.error(f"--one-from {args.one_from}: cannot read it as an --out JSON ({error})")
+        if missing:
+            parser.error(f"--one-from {args.one_from} has no `one` mode for {', '.join(missing)} at --budget "
+                         f"{args.budget}; run that mode first with --out")
     args.device = "cuda:0" if args.device == "cuda" else args.device
     if args.device != "cpu" and not (args.device.startswith("cuda:") and args.device[5:].isdigit()):
         parser.error(f"--device {args.device}: use cpu, cuda or cuda:N")
