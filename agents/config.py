@@ -27,7 +27,7 @@ class SearchConfig(BaseModel):
     novelty_threshold: float = Field(0.92, ge=0.0, le=1.0)  # motivation cosine similarity above this is "too close"
     novelty_tries: int = Field(3, ge=1)                 # researcher re-proposals before the experiment fails
     repair_tries: int = Field(2, ge=0)                  # coder repairs after a failed check
-    cascade_seeds: int = Field(1, ge=0)                 # extra seeds for a candidate that beats the best so far
+    cascade_seeds: int = Field(1, ge=0)                 # extra seeds for a new best proposal above the baseline (agents/scoring.py)
     insights: int = Field(4, ge=0)                      # insights retrieved for each proposal
     judge: JudgeWeights | None = None                   # LLM runs: the judge's novelty/complexity weights; None = off
 

@@ -86,7 +86,7 @@ def _ceiling_run(lab: Lab) -> SeedRun | None:
 
 
 def score_suite(lab: Lab, exp: Experiment, evaluate: Callable[[int, str], EvalResult],
-                best_so_far: float) -> tuple[list[EvalResult], dict[str, Any], Fitness | None]:
+                cascade_bar: float) -> tuple[list[EvalResult], dict[str, Any], Fitness | None]:
     """(every evaluation, failures first; the metrics to record; fitness or None when a task failed)."""
     tasks, weights = lab.config.yardstick.tasks, weights_of(lab)
     is_baseline = exp.proposer == "reference" and exp.name == lab.team.task_baseline
@@ -105,7 +105,7 @@ def score_suite(lab: Lab, exp: Experiment, evaluate: Callable[[int, str], EvalRe
     first_ok = all(r.ok for r in runs[0].values())
     base = lite if is_baseline else suite_runs(lab.baseline())
     ceiling = lite[0] if is_ceiling and first_ok else _ceiling_run(lab)
-    promising = first_ok and (is_baseline or suite_fitness(weights, lite, base, ceiling).value > best_so_far)
+    promising = first_ok and (is_baseline or suite_fitness(weights, lite, base, ceiling).value > cascade_bar)
     if promising:
         for k in range(1, lab.config.search.cascade_seeds + 1):
             seeds.append(lab.config.seed + k)

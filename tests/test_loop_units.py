@@ -91,3 +91,28 @@ def test_the_executor_follows_the_config():
         gpus.shutdown()
     assert RunConfig(devices=["cuda:0"], ray="local").ray_device_kind == "cuda"
     assert RunConfig(ray="auto").ray_device_kind == "cpu"
+
+
+def test_a_proposal_earns_cascade_seeds_by_beating_the_baseline_and_every_proposal_not_the_ceiling(tmp_path: Path):
+    from agents.scoring import cascade_bar
+    from agents.team import Team
+    from agents.team_offline import OfflineAnalyst, OfflineCoder, OfflineResearcher
+    from knowledge.records import Experiment, Fitness
+    from tests.loop_support import BASELINE_NAME, lab_in
+
+    team = Team(OfflineResearcher(), OfflineCoder(), OfflineAnalyst(), OfflineAnalyst(), BASELINE_NAME)
+    with lab_in(tmp_path, team, "bar") as lab:
+        def add(exp_id: str, proposer: str, value: float | None) -> Experiment:
+            exp = Experiment(id=exp_id, run="bar", name=exp_id, proposer=proposer, stage=Stage.EVALUATED,
+                             status="ok", fitness=None if value is None else Fitness(value=value))
+            lab.archive.add_experiment(exp)
+            return exp
+        ceiling = add("e0002", "reference", 0.37)
+        first = add("e0003", "offline", None)
+        assert cascade_bar(lab, first) == 0.0  # no proposal yet: the baseline; the ceiling's 0.37 does not count
+        assert cascade_bar(lab, add("e0004", "reference", None)) == 0.37  # a reference: the best so far
+        add("e0005", "offline", -0.07)
+        add("e0006", "offline", 0.05)
+        assert cascade_bar(lab, add("e0007", "offline", None)) == 0.05
+        assert cascade_bar(lab, lab.archive.get_experiment("e0006")) == 0.0  # scored again (a resume): not its own bar
+        assert cascade_bar(lab, ceiling) == 0.05  # e0002 against the others: the best of e0001 (0.0) and e0006
