@@ -109,6 +109,18 @@ def expected_train_seconds(budget: Budget) -> float | None:
     return tokens / budget.eager_tokens_per_second
 
 
+def compile_allowance(setting: object, budget: Budget, device_type: str) -> float:
+    """Seconds an evaluation that compiles gets beyond its wall budget: its compilation's (cut at
+    `compile_wall_fraction` of the wall). So a slow compilation, or one that falls back to eager, never costs the
+    training its share of the wall. The orchestrator widens the sandbox's limit by it, the worker its deadlines."""
+    try:
+        compiles, _ = decide_compile(setting, device_type, expected_train_seconds(budget),
+                                     budget.compile_pays_after_seconds)
+    except ValueError:  # a malformed setting: the worker reports it
+        return 0.0
+    return budget.compile_wall_fraction * budget.wall_seconds if compiles else 0.0
+
+
 def prepare_compiler(work_dir: Path, device: torch.device) -> CompileProfile:
     """Before arming: caches under the work directory, no compile worker pool, the compiler stack imported
     (and on CUDA Triton's driver built) while nothing is refused yet, and the compilers resolved."""

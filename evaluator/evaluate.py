@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from evaluator.budgets import Budget, get_budget
+from evaluator.compile import compile_allowance
 from evaluator.families.mixer import ALLOWED_IMPORTS
 from evaluator.progress import ProgressCallback, ProgressEvent, ProgressReader
 from evaluator.records import CheckResult, EvalResult, Status
@@ -142,7 +143,7 @@ def _run_worker(target: Target, task: str, budget: Budget, device: str, seed: in
                    ).write(work_dir / SPEC_NAME)
         job = SandboxJob(
             argv=[sys.executable, "-m", "evaluator.worker", SPEC_NAME], work_dir=work_dir,
-            limits=Limits(wall_seconds=budget.wall_seconds + GRACE_SECONDS, memory_bytes=budget.memory_bytes,
+            limits=Limits(wall_seconds=wall_limit(budget, compile, device), memory_bytes=budget.memory_bytes,
                           gpu_memory_fraction=fraction),
             readonly_paths=(PROJECT_ROOT, *([data] if data else [])),
             env={"PYTHONPATH": str(PROJECT_ROOT), **THREAD_ENV,
@@ -155,7 +156,7 @@ def _run_worker(target: Target, task: str, budget: Budget, device: str, seed: in
         for log in (outcome.stdout_path, outcome.stderr_path):
             if Path(log).is_file():
                 shutil.copyfile(log, out_dir / Path(log).name)
-        result = classify(outcome, work_dir / result_name(nonce), budget)
+        result = classify(outcome, work_dir / result_name(nonce), budget, wall_limit(budget, compile, device))
         result.gpu_memory_fraction = fraction
         first_step = result.timings.pop("first_step_epoch", None)
         if first_step:
@@ -176,7 +177,15 @@ def _sandbox_device(device: str) -> str:
     raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")
 
 
-def classify(outcome: SandboxOutcome, result_file: Path, budget: Budget) -> EvalResult:
+def wall_limit(budget: Budget, compile: str | bool | None, device: str) -> float:
+    """Where the sandbox kills the worker: the budget's wall, the grace, and the compilation's allowance when the
+    evaluation compiles (evaluator/compile.py, compile_allowance)."""
+    setting = budget.compile if compile is None else compile
+    allowance = compile_allowance(setting, budget, "cuda" if device.startswith("cuda") else "cpu")
+    return budget.wall_seconds + GRACE_SECONDS + allowance
+
+
+def classify(outcome: SandboxOutcome, result_file: Path, budget: Budget, limit: float) -> EvalResult:
     """The worker's own result when it wrote one, else a status read from how the sandbox ended.
 
     Only the fields the worker or the sandbox know are filled; `evaluate` adds what was asked for.
@@ -192,11 +201,12 @@ def classify(outcome: SandboxOutcome, result_file: Path, budget: Budget) -> Eval
             return _failed(Status.CRASHED, f"the worker's result file is unreadable ({error})", outcome, log_tail)
         result.isolation, result.log_tail = outcome.isolation, log_tail
         return result
-    limit = budget.wall_seconds + GRACE_SECONDS
     if outcome.timed_out:
-        return _failed(Status.TIMEOUT, f"the worker was killed after {outcome.wall_seconds:.0f} s, at the wall limit of "
-                       f"{limit:g} s (budget {budget.wall_seconds:g} s + {GRACE_SECONDS:g} s grace): an endless loop "
-                       "or a far too slow candidate", outcome, log_tail)
+        extra = limit - budget.wall_seconds - GRACE_SECONDS
+        allowance = f" + {extra:g} s for compiling" if extra else ""
+        return _failed(Status.TIMEOUT, f"the worker was killed after {outcome.wall_seconds:.0f} s, at the wall limit "
+                       f"of {limit:g} s (budget {budget.wall_seconds:g} s + {GRACE_SECONDS:g} s grace{allowance}): an "
+                       "endless loop or a far too slow candidate", outcome, log_tail)
     if outcome.memory_exceeded or any(marker in outcome.stderr_tail for marker in OOM_MARKERS):
         return _failed(Status.OOM, f"the worker ran out of memory (limit {budget.memory_bytes / 2**30:.1f} GiB) "
                        "and was stopped before writing a result", outcome, log_tail)

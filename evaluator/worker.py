@@ -30,8 +30,8 @@ from evaluator.candidate_loader import (CandidateError, ContractError, blame_can
                                        is_out_of_memory, load_mixer_class)
 from evaluator.checks import (check_batch_independence, check_causality, check_complexity, check_forward,
                               check_instantiate, check_trained_causality, precision_for, scoring_inputs)
-from evaluator.compile import (Compiled, CompilePlan, check_setting, compile_or_fall_back, eager, eager_latency,
-                               prepare_compilation)
+from evaluator.compile import (Compiled, CompilePlan, check_setting, compile_allowance, compile_or_fall_back, eager,
+                               eager_latency, prepare_compilation)
 from evaluator.harness import held_out_metrics, seed_everything, train
 from evaluator.families.mixer import ALLOWED_IMPORTS
 from evaluator.guard import CompileProfile, arm
@@ -171,8 +171,9 @@ def evaluate_candidate(spec: WorkerSpec, result: EvalResult, candidate: Path, st
         progress(ProgressEvent("step", "", True, steps_done, budget.steps, loss if math.isfinite(loss) else None,
                                tokens_per_second))
     progress(ProgressEvent("phase", "train"))
-    trained = train(model, data.train_batch, budget, device, started + budget.train_wall_fraction * budget.wall_seconds,
-                    vocab_size, candidate, log_step)
+    trained = train(model, data.train_batch, budget, device,
+                    training_deadline(started, result.timings.get("compile", 0.0), budget), vocab_size, candidate,
+                    log_step)
     result.loss_curve, result.train_tokens_per_second = trained.loss_curve, trained.tokens_per_second
     result.metrics.update(train_steps=trained.steps_done, train_steps_planned=budget.steps,
                           stopped_early=trained.stopped_early)
@@ -212,6 +213,12 @@ def evaluate_candidate(spec: WorkerSpec, result: EvalResult, candidate: Path, st
         result.inference_latency_ms = forward_latency_ms(model, vocab_size, budget.latency_lengths,
                                                          budget.latency_repeats, device)
     _lap(result, "measure", mark)
+
+
+def training_deadline(started: float, compile_seconds: float, budget: Budget) -> float:
+    """When training stops early: its share of the wall, counted after the compilation, which has an allowance of
+    its own (compile_allowance): a slow compilation, or one that fell back to eager, costs the training nothing."""
+    return started + compile_seconds + budget.train_wall_fraction * budget.wall_seconds
 
 
 def compile_within(mixer_class: type[torch.nn.Module], make_eager: Callable[[], torch.nn.Module], plan: CompilePlan,
@@ -272,7 +279,6 @@ def run(spec: WorkerSpec, candidate: Path, started: float,
         progress: ProgressCallback = lambda event: None) -> EvalResult:
     """Evaluate and classify every way it can end."""
     budget = get_budget(spec.task, spec.budget)
-    budget_seconds = budget.wall_seconds
     result = EvalResult(status=Status.OK, reason="", task=spec.task, budget=spec.budget, device=spec.device,
                         seed=spec.seed, candidate_hash=hashlib.sha256(candidate.read_bytes()).hexdigest())
     try:
@@ -282,6 +288,7 @@ def run(spec: WorkerSpec, candidate: Path, started: float,
         return result
     # Before the snapshot: the compiler stack's imports register kernels; before arming: nothing is refused yet.
     compilation = prepare_compilation(setting, budget, torch.device(spec.device), Path.cwd())
+    budget_seconds = budget.wall_seconds + compile_allowance(setting, budget, torch.device(spec.device).type)
     untouched = take_snapshot()  # before any candidate code runs
     try:
         with deadline(budget_seconds - (time.perf_counter() - started)):

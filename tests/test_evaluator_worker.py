@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from evaluator.budgets import get_budget
-from evaluator.evaluate import PROJECT_ROOT, classify, evaluate, resolve_target
+from evaluator.evaluate import PROJECT_ROOT, classify, evaluate, resolve_target, wall_limit
 from evaluator.records import EvalResult, Status
 from evaluator.references import get_reference
 from evaluator.spec import WorkerSpec, result_name
-from evaluator.worker import Deadline, deadline
+from evaluator.worker import Deadline, deadline, training_deadline
 from sandbox.job import SandboxOutcome
 
 CANDIDATES = Path(__file__).with_name("candidates")
@@ -115,14 +115,31 @@ def outcome(tmp_path: Path, **how) -> SandboxOutcome:
     ({"stopped": True, "signal": 9}, Status.CRASHED, "stopped: the orchestrator stopped the worker"),
 ])
 def test_endings_without_a_result_are_classified_from_the_sandbox(tmp_path, how, status, detail):
-    result = classify(outcome(tmp_path, **how), tmp_path / result_name("abc"), get_budget("mqar", "smoke"))
+    smoke = get_budget("mqar", "smoke")
+    result = classify(outcome(tmp_path, **how), tmp_path / result_name("abc"), smoke, wall_limit(smoke, None, "cpu"))
     assert result.status is status and detail in result.reason
+
+
+def test_an_evaluation_that_compiles_gets_its_compilations_allowance_beyond_the_wall():
+    """So a slow compilation, or one that falls back to eager, never costs the training its share (docs/gpu.md)."""
+    smoke, bytelm_gpu = get_budget("mqar", "smoke"), get_budget("bytelm", "gpu")
+    assert wall_limit(smoke, None, "cpu") == 90 + 30  # auto: eager on CPU
+    assert wall_limit(smoke, True, "cpu") == 90 + 30 + 45  # compile_wall_fraction 0.5
+    assert wall_limit(bytelm_gpu, None, "cuda") == 600 + 30  # auto: compiling does not pay at this budget
+    assert wall_limit(bytelm_gpu, True, "cuda") == 600 + 30 + 180
+    assert wall_limit(smoke, "yes", "cpu") == 90 + 30  # malformed: the worker says so
+    timed_out = classify(outcome(Path("/nonexistent"), timed_out=True, exit_code=None, signal=9),
+                         Path("/nonexistent") / result_name("abc"), smoke, wall_limit(smoke, True, "cpu"))
+    assert "wall limit of 165 s (budget 90 s + 30 s grace + 45 s for compiling)" in timed_out.reason
+    # the worker: training keeps its 0.6 of the wall after a compilation that ran into its 45 s deadline
+    assert training_deadline(100.0, 45.0, smoke) == 100.0 + 45.0 + 0.6 * 90
+    assert training_deadline(100.0, 0.0, smoke) == 100.0 + 0.6 * 90
 
 
 def test_an_unreadable_result_file_is_a_crash_and_other_files_are_never_read(tmp_path):
     (tmp_path / "eval.json").write_text(json.dumps({"status": "ok", "reason": "forged"}))
-    result = classify(outcome(tmp_path), tmp_path / result_name("abc"), get_budget("mqar", "smoke"))
+    result = classify(outcome(tmp_path), tmp_path / result_name("abc"), get_budget("mqar", "smoke"), 120.0)
     assert result.status is Status.CRASHED and "forged" not in result.reason
     (tmp_path / result_name("abc")).write_text("{not json")
-    result = classify(outcome(tmp_path), tmp_path / result_name("abc"), get_budget("mqar", "smoke"))
+    result = classify(outcome(tmp_path), tmp_path / result_name("abc"), get_budget("mqar", "smoke"), 120.0)
     assert result.status is Status.CRASHED and "unreadable" in result.reason
