@@ -223,8 +223,8 @@ def training_deadline(started: float, compile_seconds: float, budget: Budget) ->
 
 def compile_within(mixer_class: type[torch.nn.Module], make_eager: Callable[[], torch.nn.Module], plan: CompilePlan,
                    budget: Budget, vocab_size: int, device: torch.device, seed: int) -> Compiled:
-    """`compile_or_fall_back`, cut at `budget.compile_wall_fraction` of the wall budget: a compilation that would
-    eat the training's time leaves the evaluation eager, with the reason, instead of timing it out."""
+    """`compile_or_fall_back`, cut at `budget.compile_wall_fraction` of the wall budget (the compilation's
+    allowance): a compilation that runs past it leaves the evaluation eager, with the reason."""
     seconds = budget.compile_wall_fraction * budget.wall_seconds
     started = time.perf_counter()
     try:
