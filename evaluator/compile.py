@@ -1,16 +1,16 @@
 """Compiling the candidate's mixer with torch.compile where it pays, and eager where it does not or fails.
 
-What is compiled is the mixer's `forward`, through a subclass built by `compiled_mixer_class`: the
-leak checks (causality, batch independence, the trained model's causality), training and the held-out
-metrics all call that one compiled callable, so the checks judge the code path that trains (the
-latency measurement runs eager: `eager_latency`). One graph serves every layer and every copy of the mixer (the module is an
-input of the graph, not a constant), and the sequence and batch dimensions are marked dynamic, so
-a length-generic mixer compiles once per mode (a mixer whose Python loops depend on the length is
-specialised and recompiles per length). `fullgraph=True`: a graph break raises instead of silently
-running pieces eagerly between graphs, so a candidate either compiles cleanly or is trained eager,
-with the reason recorded; no candidate frame ever runs between compiled pieces, which keeps the
-guard's stack rule simple (evaluator/guard.py, compile profile). On CUDA the backbone's own parts
-around the mixer (norms, MLP, residuals, output head) are compiled too, as graphs of their own
+What is compiled is the mixer's `forward`, through a subclass built by `compiled_mixer_class`: the leak
+checks (causality, batch independence, the trained model's causality), training and the held-out metrics
+all call that one compiled callable, so the checks judge the code path that trains (the latency
+measurement runs eager: `eager_latency`). One graph serves every layer and every copy of the mixer (the
+module is an input of the graph, not a constant), and the sequence and batch dimensions are marked
+dynamic, so a length-generic mixer compiles once per mode (a mixer whose Python loops depend on the
+length is specialised and recompiles per length). `fullgraph=True`: a graph break raises instead of
+silently running pieces eagerly between graphs, so a candidate either compiles cleanly or is trained
+eager, with the reason recorded; no candidate frame ever runs between compiled pieces, which keeps the
+guard's stack rule simple (evaluator/guard.py, compile profile). On CUDA the backbone's own parts around
+the mixer (norms, MLP, residuals, output head) are compiled too, as graphs of their own
 (`compiled_parts`): no graph holds both the candidate's code and the backbone's.
 
 Inductor and Triton write their caches under the work directory and run compilers as child
@@ -205,9 +205,9 @@ def compiled_mixer_class(mixer_class: type[nn.Module], device: torch.device) -> 
 def compiled_parts(device: torch.device) -> BackboneParts:
     """On CUDA the backbone's own parts around the mixer compiled as well (norms, MLP, residuals, output head):
     measured on an H200 at the bytelm `gpu` budget, softmax attention trained at 1.10M tokens/s with only the mixer
-    compiled and 1.35M with these too (docs/gpu.md). The mixer's call stays between them, so no graph mixes the
-    candidate's code with the backbone's. On CPU they stay eager: there they are small next to the mixer, and
-    inductor's C++ compilation of them costs more than it saves."""
+    compiled and 1.53M with these too (1.46M through the sandbox; docs/gpu.md). The mixer's call stays between them,
+    so no graph mixes the candidate's code with the backbone's. On CPU they stay eager: there they are small next to
+    the mixer, and inductor's C++ compilation of them costs more than it saves."""
     if device.type != "cuda":
         return EAGER_PARTS
 
@@ -258,8 +258,9 @@ def warm_up(make_mixer: MixerFactory, parts: BackboneParts, budget: Budget, voca
 
 def eager_latency(plan: CompilePlan) -> ContextManager:
     """Around the latency measurement: compiled functions run eager there. Its lengths (up to 16384) would each
-    compile a graph of their own for a mixer with a Python loop over chunks (an unrolled loop of 256 chunks took
-    minutes), and the eager latency is comparable between evaluations whatever each compiled."""
+    compile a graph of their own for a mixer with a Python loop over chunks (the gated delta rule's compilation,
+    latency shapes included, ran past its 180 s deadline at bytelm `gpu`), and the eager latency is comparable
+    between evaluations whatever each compiled."""
     return torch.compiler.set_stance("force_eager") if plan.compiled else nullcontext()
 
 
