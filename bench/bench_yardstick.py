@@ -10,6 +10,11 @@ tau between every pair of seeds (goal >= 0.8), how far the best reference is fro
 maximum, and the rank correlation of each zero-cost proxy with the headline metric.
 `--compare FILE` (an --out of another budget, e.g. `gpu`) adds the rank correlation between the
 two rungs; `--archive RUN` adds each proxy's rank correlation with trained fitness over a run.
+`--from FILE` (an earlier --out) evaluates nothing: it summarises that file's results again, e.g. to
+compare two rungs measured in different calls:
+
+    python bench/bench_yardstick.py --from cpu.json --compare gpu.json
+
 Ends with one JSON line of figures (also written to --out).
 """
 from __future__ import annotations
@@ -119,15 +124,25 @@ def proxy_correlations(grid: dict, tasks: list[str], names: list[str], seeds: li
 
 
 def rung_correlation(mine: dict, other: dict) -> dict:
-    """Per task, Kendall's tau between the seed-mean headlines of references on both budgets."""
+    """Per task, Kendall's tau between the seed-mean headlines of references on both budgets (from each file's
+    grid: every `ok` evaluation)."""
     found = {}
-    for task in set(mine["summary"]["per_task"]) & set(other["summary"]["per_task"]):
-        a, b = mine["summary"]["per_task"][task], other["summary"]["per_task"][task]
-        common = [n for n in a if a[n] and b.get(n)]
-        means = lambda t, n: sum(t[n].values()) / len(t[n])  # noqa: E731
-        found[task] = {"references": len(common), "kendall": kendall_tau([means(a, n) for n in common],
-                                                                         [means(b, n) for n in common])}
+    for task in set(mine["grid"]) & set(other["grid"]):
+        a, b = seed_means(mine["grid"][task], task), seed_means(other["grid"][task], task)
+        common = [n for n in a if n in b]
+        found[task] = {"references": len(common), "kendall": kendall_tau([a[n] for n in common],
+                                                                         [b[n] for n in common])}
     return found
+
+
+def seed_means(results: dict, task: str) -> dict[str, float]:
+    """reference -> the mean headline over its `ok` seeds, for the references with one."""
+    means = {}
+    for name, by_seed in results.items():
+        values = [headline(task, r["metrics"]) for r in by_seed.values() if r.get("status") == "ok"]
+        if values:
+            means[name] = sum(values) / len(values)
+    return means
 
 
 def main() -> None:
@@ -142,12 +157,18 @@ def main() -> None:
     parser.add_argument("--efficiency-weight", type=float, default=0.1)
     parser.add_argument("--compare", type=Path, help="an --out file of another rung: rank correlation between rungs")
     parser.add_argument("--archive", type=Path, help="a run directory: proxy correlations with trained fitness")
+    parser.add_argument("--from", dest="saved", type=Path,
+                        help="an --out file: summarise its results instead of evaluating (budget, tasks, seeds from it)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    grid = run_grid(args)
-    seeds = [str(s) for s in args.seeds]
-    figures = {"budget": args.budget, "device": args.device, "tasks": args.tasks, "seeds": seeds, "grid": grid}
-    figures["summary"] = summarise(grid, args.tasks, seeds, args.efficiency_weight)
+    if args.saved:
+        saved = json.loads(args.saved.read_text())
+        figures = {key: saved[key] for key in ("budget", "device", "tasks", "seeds", "grid")}
+    else:
+        figures = {"budget": args.budget, "device": args.device, "tasks": args.tasks,
+                   "seeds": [str(s) for s in args.seeds], "grid": run_grid(args)}
+    grid, seeds = figures["grid"], figures["seeds"]
+    figures["summary"] = summarise(grid, figures["tasks"], seeds, args.efficiency_weight)
     if args.compare:
         figures["rungs"] = rung_correlation(figures, json.loads(args.compare.read_text()))
     if args.archive:

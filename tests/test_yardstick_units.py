@@ -176,3 +176,35 @@ def test_yardstick_config_refuses_what_it_cannot_do_and_says_what_to_fix():
     assert YardstickConfig(tasks=["mqar", "bytelm"], ladder=[{"budget": "gpu"}]).ladder[0].budget == "gpu"
     with pytest.raises(ValidationError, match=r"no budget for mqar/huge, bytelm/huge \(task/budget\); .*: cpu, "):
         YardstickConfig(tasks=["mqar", "bytelm"], ladder=[{"budget": "smoke"}, {"budget": "huge"}])
+
+
+def test_yardstick_bench_summarises_saved_rungs_and_ranks_them_against_each_other(tmp_path):
+    """`bench_yardstick.py --from A --compare B` evaluates nothing: it summarises A again and ranks the
+    references of both files (how the cpu-suite and gpu rungs, measured in different calls, are compared)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    def saved(budget: str, recall: dict[str, list[float]]) -> Path:
+        grid = {"mqar": {name: {str(seed): {"status": "ok", "metrics": {"accuracy": value}}
+                                for seed, value in enumerate(values)} for name, values in recall.items()}}
+        path = tmp_path / f"{budget}.json"
+        path.write_text(json.dumps({"budget": budget, "device": "cuda", "tasks": ["mqar"], "seeds": ["0", "1"],
+                                    "grid": grid}))
+        return path
+    cheap = saved("cpu-suite", {"softmax_attention": [0.6, 0.7], "gated_delta_rule": [0.2, 0.18],
+                                "linear_attention": [0.1, 0.12], "short_convolution": [0.04, 0.03]})
+    dear = saved("gpu", {"softmax_attention": [0.9, 0.2], "gated_delta_rule": [0.1, 0.12],
+                         "linear_attention": [0.15, 0.15], "short_convolution": [0.03, 0.03]})
+    bench = Path(__file__).resolve().parents[1] / "bench" / "bench_yardstick.py"
+    done = subprocess.run([sys.executable, str(bench), "--from", str(cheap), "--compare", str(dear)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    assert figures["budget"] == "cpu-suite"
+    assert figures["summary"]["best"]["mqar"]["reference"] == "softmax_attention"
+    assert math.isclose(figures["summary"]["best"]["mqar"]["distance_from_max"], 0.35)
+    assert figures["summary"]["kendall_tau_between_seeds"]["mqar"]["0-1"] == 1.0
+    # gpu means: attention 0.55, linear 0.15, gated delta 0.11, convolution 0.03: one pair of six swapped
+    assert figures["rungs"]["mqar"] == {"references": 4, "kendall": pytest.approx(4 / 6)}
