@@ -36,6 +36,7 @@ from evaluator.suite import HEADLINES, SuiteWeights, headline, suite_score  # no
 from evaluator.tasks import get_task  # noqa: E402
 
 METRIC_MAX = {"accuracy": 1.0, "val_bpb": 0.0}
+SAVED_KEYS = ("budget", "device", "tasks", "seeds", "grid")  # what --from reads of an --out file
 
 
 def _keep(result) -> dict:
@@ -91,7 +92,7 @@ def summarise(grid: dict, tasks: list[str], seeds: list[str], efficiency_weight:
     best = {}
     for task in tasks:
         key, sign = HEADLINES[task]
-        means = {n: sum(v.values()) / len(v) for n, v in per_task[task].items() if v}
+        means = seed_means(grid[task], task)
         top = max(means, key=lambda n: sign * means[n]) if means else None
         best[task] = {"reference": top, "mean": means.get(top),
                       "distance_from_max": abs(METRIC_MAX[key] - means[top]) if top else None}
@@ -163,7 +164,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.saved:
         saved = json.loads(args.saved.read_text())
-        figures = {key: saved[key] for key in ("budget", "device", "tasks", "seeds", "grid")}
+        missing = [key for key in SAVED_KEYS if key not in saved]
+        if missing:
+            parser.error(f"{args.saved} lacks {', '.join(missing)}: give a file this script wrote with --out")
+        figures = {key: saved[key] for key in SAVED_KEYS}
     else:
         figures = {"budget": args.budget, "device": args.device, "tasks": args.tasks,
                    "seeds": [str(s) for s in args.seeds], "grid": run_grid(args)}
