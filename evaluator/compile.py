@@ -15,6 +15,10 @@ the mixer (norms, MLP, residuals, output head) are compiled too, as graphs of th
 
 Inductor and Triton write their caches under the work directory and run compilers as child
 processes; the worker arms the audit hook and the seccomp filter with their compile profiles then.
+Kernels compile in parallel on the worker's threads: on CPU inductor's thread pool runs the C++
+compiler, on CUDA a pool of processes *forked* from the worker compiles Triton kernels. A forked child
+keeps everything the worker has armed (the audit hook, the seccomp filter, the limits), unlike
+inductor's default pool, which starts a fresh interpreter that has none of them.
 """
 from __future__ import annotations
 
@@ -41,6 +45,7 @@ from evaluator.measure import synchronize
 
 Setting = str | bool  # "auto", True or False
 CACHE_DIR_NAME = "compile-cache"
+MAX_COMPILE_THREADS = 8     # kernels compiled at once; the slot's CPU threads bound it further
 RECOMPILE_LIMIT = 64         # per code object; a length-specialised mixer recompiles per length and mode
 COMPILERS = ("cc", "gcc", "g++", "c++", "clang", "clang++")
 LDCONFIG = ("/sbin/ldconfig", "/usr/sbin/ldconfig", "/sbin/ldconfig.real")
@@ -121,9 +126,10 @@ def compile_allowance(setting: object, budget: Budget, device_type: str) -> floa
     return budget.compile_wall_fraction * budget.wall_seconds if compiles else 0.0
 
 
-def prepare_compiler(work_dir: Path, device: torch.device) -> CompileProfile:
-    """Before arming: caches under the work directory, no compile worker pool, the compiler stack imported
-    (and on CUDA Triton's driver built) while nothing is refused yet, and the compilers resolved."""
+def prepare_compiler(work_dir: Path, device: torch.device, threads: int = 1) -> CompileProfile:
+    """Before arming: caches under the work directory, `threads` compile workers (forked, see the module's
+    docstring), the compiler stack imported (and on CUDA Triton's driver built) while nothing is refused yet,
+    and the compilers resolved."""
     cache = (work_dir / CACHE_DIR_NAME).resolve()
     (cache / "tmp").mkdir(parents=True, exist_ok=True)
     os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(cache / "inductor")
@@ -131,11 +137,15 @@ def prepare_compiler(work_dir: Path, device: torch.device) -> CompileProfile:
     os.environ["TRITON_HOME"] = str(cache / "triton-home")  # Triton's other files (dumps, overrides), never HOME
     os.environ["TMPDIR"] = str(cache / "tmp")  # inductor's and the compilers' temporary files: writable after arming
     tempfile.tempdir = None  # chosen again from TMPDIR
-    os.environ["TORCHINDUCTOR_COMPILE_THREADS"] = "1"  # a process pool would fork workers that import the candidate
+    threads = max(1, min(threads, MAX_COMPILE_THREADS))
+    os.environ["TORCHINDUCTOR_COMPILE_THREADS"] = str(threads)
     import torch._dynamo
     import torch._functorch.config
     import torch._inductor.config
-    torch._inductor.config.compile_threads = 1
+    torch._inductor.config.compile_threads = threads
+    # Forked after arming, from trusted frames only (the guard's compile profile): never a fresh interpreter,
+    # which would run without the audit hook.
+    torch._inductor.config.worker_start_method = "fork"
     # On CUDA the first call of a compiled kernel autotunes and saves the result from inside the candidate's (dynamo
     # rewritten) frame, where the guard refuses writes: the choice is kept in memory only.
     torch._inductor.config.autotune_local_cache = False
@@ -277,15 +287,15 @@ def plan_compilation(setting: Setting, budget: Budget, device: torch.device) -> 
     return CompilePlan(setting, compiled, reason, expected)
 
 
-def prepare_compilation(setting: Setting, budget: Budget, device: torch.device,
-                        work_dir: Path) -> tuple[CompilePlan, CompileProfile | None]:
-    """The plan, and when it compiles the compiler set up (`prepare_compiler`); a compiler that cannot be set
-    up (no C compiler, no Triton) leaves the evaluation eager with the reason."""
+def prepare_compilation(setting: Setting, budget: Budget, device: torch.device, work_dir: Path,
+                        threads: int = 1) -> tuple[CompilePlan, CompileProfile | None]:
+    """The plan, and when it compiles the compiler set up (`prepare_compiler`, `threads` compile workers); a
+    compiler that cannot be set up (no C compiler, no Triton) leaves the evaluation eager with the reason."""
     plan = plan_compilation(setting, budget, device)
     if not plan.compiled:
         return plan, None
     try:
-        return plan, prepare_compiler(work_dir, device)
+        return plan, prepare_compiler(work_dir, device, threads)
     except Exception as error:  # noqa: BLE001 - whatever setting up the compiler raised, the evaluation goes on
         traceback.print_exc()
         return replace(plan, compiled=False, reason="the compiler could not be set up, so the evaluation ran eager: "

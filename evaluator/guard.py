@@ -17,12 +17,15 @@ a thread raise no event. The worker covers those with `integrity` (checked after
 of the backbone), a sealed result and `os._exit`.
 
 The compile profile (`CompileProfile`, only when the worker compiles the model with torch.compile)
-relaxes three things, each only while every frame on the stack is trusted code (the candidate's own
+relaxes these, each only while every frame on the stack is trusted code (the candidate's own
 frames never are): starting a process whose executable resolves to one of the compilers resolved
-before arming (never a shell, never the interpreter), file changes and writes under the compile
-cache directory inside the work directory (and opening /dev/null, where compilers' output goes), killing a
-compiler it started (the compile deadline interrupts it), and trusting the Python code inductor generates there
-(it is written only by trusted code, under the same rule). Everything else stays refused.
+before arming (never a shell, never the interpreter), forking this process (inductor's pool of
+compile workers: a forked child keeps this hook, the seccomp filter and the limits), file changes
+and writes under the compile cache directory inside the work directory (and opening /dev/null, where
+compilers' output goes), setting a cache variable to a path in the cache or any variable to the value
+it already has, killing a compiler it started (the compile deadline interrupts it), and trusting the
+Python code inductor generates there (it is written only by trusted code, under the same rule).
+Everything else stays refused.
 """
 from __future__ import annotations
 
@@ -137,7 +140,6 @@ def arm(candidate: Path, allowed_imports: Iterable[str], readable: Iterable[Path
     read_roots = code_roots + tuple(os.path.realpath(p) + os.sep for p in (project, *readable)
                                     if os.path.realpath(p) != os.sep)
     allowed = frozenset(allowed_imports)
-    own_pid = os.getpid()
     armer = _frames(sys._getframe(1))  # the frames that armed the guard are the harness, whatever their file
     armer_ids = frozenset(id(f) for f in armer)  # `armer` keeps them alive, so their ids stay theirs
     getframe, get_ident = sys._getframe, threading.get_ident
@@ -198,7 +200,7 @@ def arm(candidate: Path, allowed_imports: Iterable[str], readable: Iterable[Path
                 refuse(event, why)
         if event == "open":
             _check_open(args, read_roots, candidate_file, refuse)
-        elif event == "os.kill" and args[0] != own_pid:
+        elif event == "os.kill" and args[0] != os.getpid():  # os.getpid: a forked compile worker is itself
             refuse(f"os.kill({args[0]}, {args[1]})", "a candidate may not signal other processes")
         elif event in REFUSED_FROM_CANDIDATE or event in NEW_CODE or event == "import":
             frames = stack()
@@ -255,9 +257,12 @@ def _compiler_may(event: str, args: tuple, profile: CompileProfile, cache: str) 
     if event in PROCESS_EVENTS:
         executable, env = args[0], (args[3] if event == "subprocess.Popen" else args[2])
         return _resolved(executable, env) in profile.executables
-    if event == "os.putenv":  # inductor re-sets its cache variables and passes a pointer to its extensions
-        key, value = (os.fsdecode(a) for a in args[:2])
-        return (key in CACHE_VARIABLES and _under(value, cache)) or key in INDUCTOR_VARIABLES
+    if event == "os.fork":  # inductor's compile workers; the child inherits this hook and the seccomp filter
+        return True
+    if event == "os.putenv":  # inductor re-sets its cache variables and passes a pointer to its extensions;
+        key, value = (os.fsdecode(a) for a in args[:2])  # a compile worker re-sets what the worker passes it
+        return ((key in CACHE_VARIABLES and _under(value, cache)) or key in INDUCTOR_VARIABLES
+                or os.environ.get(key) == value)
     if event == "open" and isinstance(args[0], int):  # a compiler's output pipe, or a file mkstemp made in the cache
         target = _descriptor_path(args[0])
         return target.startswith("pipe:") or _under(target, cache)

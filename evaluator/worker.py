@@ -287,7 +287,7 @@ def run(spec: WorkerSpec, candidate: Path, started: float,
         result.status, result.reason = Status.CRASHED, f"the spec is malformed: {error}"
         return result
     # Before the snapshot: the compiler stack's imports register kernels; before arming: nothing is refused yet.
-    compilation = prepare_compilation(setting, budget, torch.device(spec.device), Path.cwd())
+    compilation = prepare_compilation(setting, budget, torch.device(spec.device), Path.cwd(), spec.threads)
     budget_seconds = budget.wall_seconds + compile_allowance(setting, budget, torch.device(spec.device).type)
     untouched = take_snapshot()  # before any candidate code runs
     try:

@@ -66,11 +66,32 @@ child = subprocess.Popen(["gcc", "-x", "c", "-"], stdin=subprocess.PIPE, stderr=
 attempt("harness kills its compiler", child.kill)
 child.wait()
 attempt("harness kills another process", lambda: os.kill(1, 0))
+def in_a_forked_compile_worker():
+    """What a compile worker forked after arming may do: it kept the hook."""
+    import socket
+    seen = {"own pid": os.getpid() != parent}
+    for name, action in (("gcc", lambda: subprocess.run(["gcc", "--version"], capture_output=True, check=True)),
+                         ("cache", lambda: open(cache / "from-child.py", "w").write("x = 1")),
+                         ("elsewhere", lambda: open("child-elsewhere.py", "w").write("x = 1")),
+                         ("socket", lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM)),
+                         ("kill", lambda: os.kill(1, 0))):
+        try:
+            action()
+            seen[name] = "allowed"
+        except PermissionError as error:
+            seen[name] = f"refused: {error}"
+    return seen
+parent = os.getpid()
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:  # as inductor's compile pool
+    outcomes["forked compile worker"] = pool.submit(in_a_forked_compile_worker).result(timeout=60)
 load_mixer_class(candidate)
 module = sys.modules["archlab_candidate"]
 attempt("candidate runs gcc", module.run_gcc)
 attempt("candidate writes in the cache", module.write_cache)
 attempt("candidate opens /dev/null", module.open_devnull)
+attempt("candidate forks", module.fork)
 print(json.dumps(outcomes))
 '''
 GUARD_CANDIDATE = '''
@@ -89,6 +110,10 @@ def write_cache():
 
 def open_devnull():
     open("/dev/null", "w").close()
+
+def fork():
+    if sys.modules["os"].fork() == 0:
+        sys.modules["os"]._exit(0)
 '''
 
 
@@ -109,12 +134,20 @@ def test_the_guards_compile_profile_runs_only_allowed_compilers_and_writes_only_
     assert "subprocess.Popen(" in outcomes["harness runs a shell"] and "runs only the compilers" in \
         outcomes["harness runs a shell"]
     assert "nothing may write files" in outcomes["harness writes elsewhere"]
-    for refused in ("candidate runs gcc", "candidate writes in the cache", "candidate opens /dev/null"):  # the candidate's frame is on the stack
+    child = outcomes["forked compile worker"]  # inductor's compile workers are forked: they keep the hook
+    assert child["own pid"] and child["gcc"] == "allowed" and child["cache"] == "allowed"
+    assert "nothing may write files" in child["elsewhere"]
+    assert "may not open network connections" in child["socket"]
+    assert "may not signal other processes" in child["kill"]
+    for refused in ("candidate runs gcc", "candidate writes in the cache", "candidate opens /dev/null",
+                    "candidate forks"):  # the candidate's frame is on the stack
         assert "only with trusted code on the stack; untrusted: " in outcomes[refused]
         assert outcomes[refused].endswith("candidate.py)")
     assert "a candidate may not start processes" in outcomes["candidate runs gcc"]
+    assert "os.fork is refused: a candidate may not start processes" in outcomes["candidate forks"]
     assert "nothing may write files" in outcomes["candidate writes in the cache"]
     assert not (tmp_path / "elsewhere.py").exists() and not (tmp_path / "cache" / "forged.py").exists()
+    assert (tmp_path / "cache" / "from-child.py").exists() and not (tmp_path / "child-elsewhere.py").exists()
 
 
 def test_the_latency_measurement_runs_compiled_functions_eager_only_in_a_compiled_evaluation():
