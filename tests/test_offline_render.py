@@ -20,8 +20,12 @@ from agents.offline.genome import Genome
 from agents.offline.operators import random_genome
 from agents.offline.render import candidate_name, render_candidate
 from agents.offline.search import reference_genomes
+from evaluator.budgets import get_budget, list_budgets
 from evaluator.candidate_loader import load_mixer_class
+from evaluator.checks.common import CHUNK_LIMIT
+from evaluator.checks.cost import measured_lengths, module_widths
 from evaluator.families.mixer import ALLOWED_IMPORTS
+from evaluator.measure import SquareRule, find_square_intermediate
 from sandbox.screen import screen_source
 
 LENGTHS = (1, 7, 64, 100)
@@ -168,3 +172,28 @@ def test_sliding_window_branch_equals_masked_softmax_attention(window: int, tmp_
         scores = (q @ k.transpose(-1, -2) / math.sqrt(8)).masked_fill(~visible, -math.inf)
         expected = scores.softmax(dim=-1) @ v
         assert torch.allclose(module.sliding_window_attention(q, k, v), expected, atol=1e-5)
+
+
+WIDTH_SHAPES = [dict(key_expand=key_expand, head_mult=head_mult, **variant)
+                for key_expand, head_mult in itertools.product((1, 2), (0.5, 1.0, 2.0))
+                for variant in (dict(), dict(update="delta", key_norm="l2", decay="channel", conv=3),
+                                dict(feature_map="elu1", normalizer="denominator"),
+                                dict(update="delta", key_norm="l2", decay="scalar", local_window=64))]
+
+
+@pytest.mark.parametrize("budget", sorted({(b.d_model, b.n_heads, tuple(measured_lengths(b)))
+                                           for b in (get_budget(*key) for key in list_budgets())}),
+                         ids=lambda shape: f"d{shape[0]}h{shape[1]}")
+def test_no_rendered_width_passes_for_the_sequence_at_any_budget(budget: tuple, tmp_path: Path):
+    """The complexity check takes a dimension at least T long that is not a parameter's width for the sequence:
+    every head and key width the genes can make must be a parameter's (a fused q/k/v projection once hid a key
+    width of 128, wider than the check length 97, and every such genome failed as too slow)."""
+    d_model, n_heads, lengths = budget
+    for shape in WIDTH_SHAPES:
+        genome = Genome(**shape)
+        mixer = load_mixer_class(write_candidate(genome, tmp_path))(d_model, n_heads)
+        widths = module_widths(mixer, d_model)
+        for length in (n for n in lengths if CHUNK_LIMIT < n <= 2 * d_model):  # a width can pass for T only up to it
+            square = find_square_intermediate(mixer, torch.randn(1, length, d_model), SquareRule(length, widths),
+                                              lambda stop: "")
+            assert square is None, f"{genome.describe()} at d_model {d_model}, T={length}: {square}"
