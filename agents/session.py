@@ -68,7 +68,7 @@ def make_executor(config: RunConfig, stop: threading.Event | None = None, notify
     """This machine's device slots, or a Ray cluster ("local": one started here) when `ray` is set.
     On Ray, `stop` is set if the cluster stays unreachable; `notify(kind, message, data)` hears why."""
     if config.ray is None:
-        return LocalPool(config.device_slots)
+        return LocalPool(config.device_slots, stagger=config.stagger_starts)
     from sandbox.executors import RayExecutor  # ray is optional: `pip install 'archlab[cluster]'`
 
     address = None if config.ray == "local" else config.ray

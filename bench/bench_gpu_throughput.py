@@ -3,7 +3,8 @@
 For each task, every (reference, seed) of a mode is submitted at once through the run's own executor
 (sandbox.executors.LocalPool): `one` has one slot on the GPU, `packed` K slots (`cuda:NxK`, each worker
 capped to 0.9/K of the GPU's memory, the cores split between slots), both eager (compile off, whatever the
-budget's `compile` says), and `compiled` the packed slots with `evaluate(..., compile=--compile)`.
+budget's `compile` says), and `compiled` the packed slots with `evaluate(..., compile=--compile)`. Packed
+slots start staggered, as a run's do (`stagger_starts`, sandbox.stagger), unless --no-stagger.
 Experiments per hour = experiments / wall from submission to the last result * 3600.
 
 Per reference: training tokens/s and MFU. MFU = training FLOPs/s over the GPU's peak dense bf16 FLOP/s
@@ -37,6 +38,7 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import as_completed
 from functools import partial
 from pathlib import Path
 
@@ -101,7 +103,7 @@ def run_mode(mode: str, task: str, args: argparse.Namespace, refs: list[str], ro
     gpu = args.device.startswith("cuda")
     pack = 1 if mode == "one" else args.pack
     specs = ([f"{args.device}x{pack}"] if gpu else ["cpu"] * pack)
-    pool = LocalPool(specs)
+    pool = LocalPool(specs, stagger=args.stagger)
     threads = threads_per_slot(len(os.sched_getaffinity(0)), pool.capacity)
     extra = {"compile": args.compile if mode == "compiled" else False}  # one and packed: eager, whatever the budget says
     sampler = GpuSampler(_index(args.device), args.sample_ms) if gpu and shutil.which("nvidia-smi") else None
@@ -110,11 +112,16 @@ def run_mode(mode: str, task: str, args: argparse.Namespace, refs: list[str], ro
         futures = {(ref, seed): pool.submit(partial(evaluate, targets.get(ref, ref), task, args.budget, seed=seed,
                                                     threads=threads, out_dir=root / mode / f"{ref}-{seed}", **extra))
                    for ref in refs for seed in args.seeds}
+        for future in as_completed(futures.values()):  # a running tally, so a call cut short still shows the stream
+            result = future.result()
+            done = sum(f.done() for f in futures.values())
+            print(f"{task}: {mode}: {done} of {len(futures)} done at {time.perf_counter() - started:.1f} s "
+                  f"({result.status.value}, trained {result.timings.get('train', 0.0):.1f} s)", flush=True)
         results = {key: future.result() for key, future in futures.items()}
     finally:
         pool.shutdown()
     wall = time.perf_counter() - started
-    return {"mode": mode, "slots": specs, "threads": threads, "wall_s": wall,
+    return {"mode": mode, "slots": specs, "stagger": args.stagger and gpu and pack > 1, "threads": threads, "wall_s": wall,
             "experiments_per_hour": len(results) / wall * 3600, "results": results,
             "gpu": sampler.stop() if sampler else None}
 
@@ -197,6 +204,7 @@ def summarise(task: str, args: argparse.Namespace, runs: list[dict], flops: dict
         figures["modes"][run["mode"]] = {"experiments_per_hour": round(run["experiments_per_hour"], 2), "gpu": run["gpu"],
                                          "ratio_to_one": round(ratio, 3) if ratio else None,
                                          "wall_s": round(run["wall_s"], 1), "slots": run["slots"],
+                                         "stagger": run["stagger"],
                                          "threads": run["threads"], "experiments": rows}
     figures["measured"] = _measured(runs, budget, args.device) if args.device.startswith("cuda") else {}
     return figures
@@ -269,6 +277,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--device", default="cuda", help="cuda, cuda:N or cpu")
     parser.add_argument("--pack", type=int, default=4, help="evaluations at once in the packed modes (K)")
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
+    parser.add_argument("--no-stagger", dest="stagger", action="store_false",
+                        help="packed slots start together (default: staggered as a run's are, sandbox.stagger)")
     parser.add_argument("--compile", default="true", choices=["true", "auto"],
                         help="the compile setting of the `compiled` mode")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0], help="seeds per reference")

@@ -9,7 +9,8 @@ Either way, work that the stop reached ends with `WorkCancelled`: it has no resu
 `on_progress`, where given, is passed on as `work(..., on_progress=...)` by executors that run
 work in this process (LocalPool); a cluster node cannot call back into it, so Ray leaves it out.
 Where K pieces of work share one GPU (a slot `cuda:NxK`, sandbox.slots), the work is called with
-`sharing=K` as well, so that it caps itself to its share of the GPU's memory.
+`sharing=K` as well, so that it caps itself to its share of the GPU's memory, and a LocalPool built with
+`stagger=True` starts the first pieces on that GPU one after another (sandbox.stagger).
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from typing import Any, Callable, Protocol, TypeVar
 
 from sandbox.ray_faults import ConnectionWatch, EvaluationLost, LostAttempt, fault_cause, stretch_ray_reconnect_window
 from sandbox.slots import DeviceSlot, parse_slots
+from sandbox.stagger import StaggeredStarts
 
 T = TypeVar("T")
 Work = Callable[..., T]  # called as work(device=str, stop=threading.Event | None[, sharing=int][, on_progress=...])
@@ -44,17 +46,20 @@ class Executor(Protocol):
 
 class LocalPool:
     """Runs work on this machine: at most one piece per slot at a time. Slots are specs (sandbox.slots),
-    e.g. ["cuda:0", "cuda:1"], ["cpu", "cpu"] or ["cuda:0x4"] (four pieces at once on cuda:0)."""
+    e.g. ["cuda:0", "cuda:1"], ["cpu", "cpu"] or ["cuda:0x4"] (four pieces at once on cuda:0).
+    `stagger`: on a shared GPU, each slot's first piece of work starts when the one before it has begun
+    training (sandbox.stagger); such work is always called with `on_progress`, which tells the pool so."""
 
-    def __init__(self, specs: list[str]):
+    def __init__(self, specs: list[str], stagger: bool = False):
         if not specs:
             raise ValueError("LocalPool needs at least one slot, e.g. ['cpu'] or ['cuda:0', 'cuda:1']")
         placed = parse_slots(specs)
         self.slots = [slot.device for slot in placed]  # one device per slot: a shared GPU is named K times
         self.capacity = len(placed)
-        self._free: queue.Queue[DeviceSlot] = queue.Queue()
-        for slot in placed:
-            self._free.put(slot)
+        self._stagger = StaggeredStarts(placed) if stagger else None
+        self._free: queue.Queue[tuple[int, DeviceSlot]] = queue.Queue()
+        for position, slot in enumerate(placed):
+            self._free.put((position, slot))
         self._threads = ThreadPoolExecutor(max_workers=len(placed), thread_name_prefix="sandbox-slot")
 
     def submit(self, work: Work[T], stop: threading.Event | None = None,
@@ -64,8 +69,11 @@ class LocalPool:
 
     def _run_on_free_slot(self, work: Work[T], stop: threading.Event | None,
                           on_progress: Callable[[Any], None] | None) -> T:
-        slot = self._free.get()  # one worker thread per slot, so a slot is always free here
+        position, slot = self._free.get()  # one worker thread per slot, so a slot is always free here
         try:
+            if self._stagger is not None:
+                self._stagger.wait_turn(position, stop)
+                on_progress = self._stagger.watch(position, on_progress)
             if stop is not None and stop.is_set():
                 raise WorkCancelled("stopped before it started")
             extra = {"on_progress": on_progress} if on_progress is not None else {}
@@ -73,7 +81,9 @@ class LocalPool:
                 extra["sharing"] = slot.sharing
             outcome = work(device=slot.device, stop=stop, **extra)
         finally:
-            self._free.put(slot)
+            if self._stagger is not None:
+                self._stagger.ended(position)
+            self._free.put((position, slot))
         if stop is not None and stop.is_set():
             raise WorkCancelled("the stop came while it ran")  # its sandbox was killed: the outcome says so, not the work
         return outcome

@@ -118,3 +118,68 @@ def _processes_running(command_fragment: str) -> bool:
         except OSError:
             continue
     return False
+
+
+def _start_order(pool: LocalPool) -> list[str]:
+    """Two pieces of work submitted one after the other, then a third once both ended: the order in which they
+    started and the first began training (its `train` progress event, sent only where the pool asks for progress)."""
+    from evaluator.progress import ProgressEvent
+
+    order: list[str] = []
+    second_started, may_train = threading.Event(), threading.Event()
+
+    def first(device: str, stop: threading.Event | None, sharing: int = 1, on_progress=None) -> None:
+        order.append("first starts")
+        second_started.wait(timeout=2)  # staggered, the second cannot start before this one trains
+        may_train.wait(timeout=60)
+        order.append("first trains")
+        if on_progress is not None:
+            on_progress(ProgressEvent("phase", "train"))
+
+    def second(device: str, stop: threading.Event | None, sharing: int = 1, on_progress=None) -> None:
+        order.append("second starts")
+        second_started.set()
+
+    try:
+        running = pool.submit(first)
+        while not order:  # the first holds slot 0 before the second is submitted
+            time.sleep(0.01)
+        waiting = pool.submit(second)
+        may_train.set()
+        running.result(timeout=60), waiting.result(timeout=60)
+        pool.submit(lambda device, stop, sharing=1, on_progress=None: order.append("third starts")).result(timeout=5)
+    finally:
+        pool.shutdown()
+    return order
+
+
+def test_staggered_pool_starts_a_shared_gpus_first_work_when_the_one_before_trains():
+    """cuda:0x2 with stagger: the second slot's first work waits until the first has begun training; later work
+    on a free slot starts at once. Without stagger both start together."""
+    assert _start_order(LocalPool(["cuda:0x2"], stagger=True)) == [
+        "first starts", "first trains", "second starts", "third starts"]
+    unstaggered = _start_order(LocalPool(["cuda:0x2"]))
+    assert unstaggered.index("second starts") < unstaggered.index("first trains"), unstaggered
+
+
+def test_a_runs_pool_staggers_shared_gpus_unless_configured_off():
+    from agents.config import RunConfig
+    from agents.session import make_executor
+
+    staggered = _start_order(make_executor(RunConfig(devices=["cuda:0x2"])))
+    assert staggered.index("second starts") > staggered.index("first trains"), staggered
+    together = _start_order(make_executor(RunConfig(devices=["cuda:0x2"], stagger_starts=False)))
+    assert together.index("second starts") < together.index("first trains"), together
+
+
+def test_staggered_pool_releases_the_next_start_when_work_ends_without_training():
+    """Work that fails before training (no `train` event) still lets the next slot's first work start."""
+    pool = LocalPool(["cuda:0x3"], stagger=True)
+    try:
+        failing = pool.submit(lambda device, stop, sharing=1, on_progress=None: 1 / 0)
+        with pytest.raises(ZeroDivisionError):
+            failing.result(timeout=10)
+        assert [pool.submit(lambda device, stop, sharing=1, on_progress=None: device).result(timeout=10)
+                for _ in range(3)] == ["cuda:0"] * 3
+    finally:
+        pool.shutdown()
