@@ -3,8 +3,8 @@
 For each task, every (reference, seed) of a mode is submitted at once through the run's own executor
 (sandbox.executors.LocalPool): `one` has one slot on the GPU, `packed` K slots (`cuda:NxK`, each worker
 capped to 0.9/K of the GPU's memory, the cores split between slots), both eager (compile off, whatever the
-budget's `compile` says), and `compiled` the packed slots with `evaluate(..., compile=--compile)`. Packed
-slots start staggered, as a run's do (`stagger_starts`, sandbox.stagger), unless --no-stagger.
+budget's `compile` says), and `compiled` the packed slots with `evaluate(..., compile=--compile)`. With
+--stagger the packed slots start as a run's do with `stagger_starts = true` (sandbox.stagger).
 Experiments per hour = experiments / wall from submission to the last result * 3600.
 
 Per reference: training tokens/s and MFU. MFU = training FLOPs/s over the GPU's peak dense bf16 FLOP/s
@@ -277,8 +277,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--device", default="cuda", help="cuda, cuda:N or cpu")
     parser.add_argument("--pack", type=int, default=4, help="evaluations at once in the packed modes (K)")
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
-    parser.add_argument("--no-stagger", dest="stagger", action="store_false",
-                        help="packed slots start together (default: staggered as a run's are, sandbox.stagger)")
+    parser.add_argument("--stagger", action="store_true",
+                        help="packed slots start staggered (a run's `stagger_starts = true`, sandbox.stagger)")
     parser.add_argument("--compile", default="true", choices=["true", "auto"],
                         help="the compile setting of the `compiled` mode")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0], help="seeds per reference")

@@ -162,13 +162,13 @@ def test_staggered_pool_starts_a_shared_gpus_first_work_when_the_one_before_trai
     assert unstaggered.index("second starts") < unstaggered.index("first trains"), unstaggered
 
 
-def test_a_runs_pool_staggers_shared_gpus_unless_configured_off():
+def test_a_runs_pool_staggers_shared_gpus_when_configured():
     from agents.config import RunConfig
     from agents.session import make_executor
 
-    staggered = _start_order(make_executor(RunConfig(devices=["cuda:0x2"])))
+    staggered = _start_order(make_executor(RunConfig(devices=["cuda:0x2"], stagger_starts=True)))
     assert staggered.index("second starts") > staggered.index("first trains"), staggered
-    together = _start_order(make_executor(RunConfig(devices=["cuda:0x2"], stagger_starts=False)))
+    together = _start_order(make_executor(RunConfig(devices=["cuda:0x2"])))  # off by default
     assert together.index("second starts") < together.index("first trains"), together
 
 
