@@ -183,7 +183,7 @@ WIDTH_SHAPES = [dict(key_expand=key_expand, head_mult=head_mult, **variant)
 
 @pytest.mark.parametrize("budget", sorted({(b.d_model, b.n_heads, tuple(measured_lengths(b)))
                                            for b in (get_budget(*key) for key in list_budgets())}),
-                         ids=lambda shape: f"d{shape[0]}h{shape[1]}")
+                         ids=lambda shape: f"d{shape[0]}h{shape[1]}T{min(shape[2])}")
 def test_no_rendered_width_passes_for_the_sequence_at_any_budget(budget: tuple, tmp_path: Path):
     """The complexity check takes a dimension at least T long that is not a parameter's width for the sequence:
     every head and key width the genes can make must be a parameter's (a fused q/k/v projection once hid a key

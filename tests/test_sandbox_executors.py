@@ -183,3 +183,20 @@ def test_staggered_pool_releases_the_next_start_when_work_ends_without_training(
                 for _ in range(3)] == ["cuda:0"] * 3
     finally:
         pool.shutdown()
+
+
+def test_a_stop_reaches_work_waiting_for_its_staggered_start():
+    """Work waiting for its turn on a shared GPU ends with WorkCancelled at the stop, without ever starting."""
+    pool, stop, release = LocalPool(["cuda:0x2"], stagger=True), threading.Event(), threading.Event()
+    started: list[str] = []
+    try:
+        first = pool.submit(lambda device, stop, sharing=1, on_progress=None: release.wait(timeout=60))
+        waiting = pool.submit(lambda device, stop, sharing=1, on_progress=None: started.append("second"), stop=stop)
+        stop.set()
+        with pytest.raises(WorkCancelled):
+            waiting.result(timeout=10)  # the first has neither trained nor ended
+        assert started == [] and not first.done()
+        release.set()
+        assert first.result(timeout=10) is True
+    finally:
+        pool.shutdown()
