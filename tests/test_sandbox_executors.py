@@ -120,9 +120,10 @@ def _processes_running(command_fragment: str) -> bool:
     return False
 
 
-def _start_order(pool: LocalPool) -> list[str]:
+def _start_order(pool: LocalPool, staggered: bool) -> list[str]:
     """Two pieces of work submitted one after the other, then a third once both ended: the order in which they
-    started and the first began training (its `train` progress event, sent only where the pool asks for progress)."""
+    started and the first began training (its `train` progress event, sent only where the pool asks for progress).
+    The first trains once the second has started or, `staggered`, after a second (the second must wait for it)."""
     from evaluator.progress import ProgressEvent
 
     order: list[str] = []
@@ -130,7 +131,7 @@ def _start_order(pool: LocalPool) -> list[str]:
 
     def first(device: str, stop: threading.Event | None, sharing: int = 1, on_progress=None) -> None:
         order.append("first starts")
-        second_started.wait(timeout=2)  # staggered, the second cannot start before this one trains
+        second_started.wait(timeout=1 if staggered else 60)
         may_train.wait(timeout=60)
         order.append("first trains")
         if on_progress is not None:
@@ -156,9 +157,9 @@ def _start_order(pool: LocalPool) -> list[str]:
 def test_staggered_pool_starts_a_shared_gpus_first_work_when_the_one_before_trains():
     """cuda:0x2 with stagger: the second slot's first work waits until the first has begun training; later work
     on a free slot starts at once. Without stagger both start together."""
-    assert _start_order(LocalPool(["cuda:0x2"], stagger=True)) == [
+    assert _start_order(LocalPool(["cuda:0x2"], stagger=True), staggered=True) == [
         "first starts", "first trains", "second starts", "third starts"]
-    unstaggered = _start_order(LocalPool(["cuda:0x2"]))
+    unstaggered = _start_order(LocalPool(["cuda:0x2"]), staggered=False)
     assert unstaggered.index("second starts") < unstaggered.index("first trains"), unstaggered
 
 
@@ -166,9 +167,9 @@ def test_a_runs_pool_staggers_shared_gpus_when_configured():
     from agents.config import RunConfig
     from agents.session import make_executor
 
-    staggered = _start_order(make_executor(RunConfig(devices=["cuda:0x2"], stagger_starts=True)))
+    staggered = _start_order(make_executor(RunConfig(devices=["cuda:0x2"], stagger_starts=True)), staggered=True)
     assert staggered.index("second starts") > staggered.index("first trains"), staggered
-    together = _start_order(make_executor(RunConfig(devices=["cuda:0x2"])))  # off by default
+    together = _start_order(make_executor(RunConfig(devices=["cuda:0x2"])), staggered=False)  # off by default
     assert together.index("second starts") < together.index("first trains"), together
 
 
