@@ -105,6 +105,13 @@ def test_run_refuses_bad_devices_with_exit_2(tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
+def test_run_refuses_staggered_starts_on_ray_with_exit_2(tmp_path):
+    (tmp_path / "archlab.toml").write_text("stagger_starts = true\n")
+    done = cli("run", "--ray", "local", "--experiments", "0", "--runs-dir", str(tmp_path / "runs"), cwd=tmp_path)
+    assert done.returncode == 2 and "set stagger_starts = false" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "runs").exists()
+
+
 def test_run_auto_without_a_gpu_is_a_usage_error(tmp_path):
     import torch
 

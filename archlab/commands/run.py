@@ -124,6 +124,9 @@ def _validate(config) -> None:
     if config.ray is not None and config.devices == [AUTO]:
         raise UsageError("--devices auto packs this machine's GPUs; on Ray give cuda (a GPU per evaluation) "
                          "or cuda:0xK (a K-th of a GPU per evaluation)")
+    if config.ray is not None and config.stagger_starts:
+        raise UsageError("stagger_starts staggers this machine's shared GPU slots; on Ray, Ray places each "
+                         "evaluation, so set stagger_starts = false (or leave it out) to run on Ray")
     if config.ray is None and config.devices != [AUTO]:  # on Ray, the cluster's nodes have the GPUs
         check_slots(config.devices)
     if config.ray is not None and importlib.util.find_spec("ray") is None:
