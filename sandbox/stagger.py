@@ -34,7 +34,7 @@ class StaggeredStarts:
         self._after: list[int | None] = []
         last_on: dict[str, int] = {}
         for position, slot in enumerate(slots):
-            shared = slot.device != "cpu" and slot.sharing > 1
+            shared = slot.sharing > 1  # parse_slots gives a CPU slot sharing 1
             self._after.append(last_on.get(slot.device) if shared else None)
             if shared:
                 last_on[slot.device] = position
