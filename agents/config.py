@@ -98,6 +98,7 @@ class RunConfig(BaseModel):
     experiments: int = Field(30, ge=0)   # proposals to finish, not counting the seeding references
     workers: int = Field(2, ge=1)        # experiments in flight at once
     devices: list[str] = Field(default_factory=list)  # device slots: cpu, cuda:N, cuda:NxK (K at once on GPU N) or ["auto"]; empty: one "cpu" slot per worker
+    compile: bool | Literal["auto"] | None = None  # torch.compile in the run's trainings: true, false or "auto"; unset: each budget's own setting (docs/gpu.md)
     stagger_starts: bool = False         # a GPU several slots share: its first evaluations start one after another, each when the one before it trains (docs/gpu.md)
     ray: str | None = None               # evaluate on Ray: "local" starts one here, else a cluster address
     ray_tries: int = Field(3, ge=1)      # Ray: tries of an evaluation that a lost node, worker or object store cut short

@@ -57,17 +57,19 @@ class Lab:
 
     def evaluate(self, target: Path | str, budget: str, seed: int, out_dir: Path,
                  experiment_id: str | None = None, task: str | None = None,
-                 gate: tuple[str, float] | None = None) -> EvalResult:
+                 gate: tuple[str, float] | None = None, compile: bool | str | None = None) -> EvalResult:
         """One sandboxed evaluation wherever the executor places it; abandoned (StopRequested),
         not recorded, if the run stops meanwhile. `task`: one of a suite's tasks (default the run's);
-        `gate`: (proxy, threshold) below which the candidate is not trained (agents/proxy_gate.py).
+        `gate`: (proxy, threshold) below which the candidate is not trained (agents/proxy_gate.py);
+        `compile`: overrides the budget's torch.compile setting (None: the budget's).
         With `experiment_id`, its progress is kept in
         `training` while it runs (where the executor streams progress: not from a Ray node)."""
         self.check_stop()
         source = Path(target).read_text(encoding="utf-8") if Path(target).is_file() else None  # a node may lack the file
         work = functools.partial(evaluate_on_node, source, target, task=task or self.config.task, budget=budget, seed=seed, out_dir=out_dir,
                                  data=self.config.data, threads=self.config.threads_per_worker,
-                                 **({"gate": gate} if gate else {}))
+                                 **({"gate": gate} if gate else {}),
+                                 **({"compile": compile} if compile is not None else {}))
         on_progress = functools.partial(self.training.note, experiment_id) if experiment_id else None
         try:
             notify = functools.partial(self._cluster_note, experiment_id, out_dir)

@@ -109,13 +109,14 @@ def run_evaluation(lab: Lab, exp: Experiment, seed: int, budget: str | None = No
     """One sandboxed evaluation on a free device slot; abandoned (not recorded) if the run stops.
     A reference is evaluated by name, so the evaluator knows which one is the quadratic ceiling.
     `budget`: a rung of the ladder (agents.ladder), `task`: one of a suite's; None: the run's;
-    `gate`: the proxy gate's (proxy, threshold) (agents.proxy_gate)."""
+    `gate`: the proxy gate's (proxy, threshold) (agents.proxy_gate). The run's `compile` setting applies here,
+    to trainings, and not to a new candidate's smoke checks (agents.candidate_checks)."""
     path = lab.experiment_dir(exp.id) / "candidate.py"
     path.write_text(exp.code)  # always from the archive: a kill -9 may have left a half-written file
     target = exp.name if exp.proposer == "reference" else path
     folder = "eval-" + "".join(f"{part}-" for part in (task, budget) if part) + f"seed{seed}"
     return lab.evaluate(target, budget or lab.config.budget, seed, lab.experiment_dir(exp.id) / folder, exp.id, task,
-                        gate)
+                        gate, compile=lab.config.compile)
 
 
 def evaluate_step(lab: Lab, exp_id: str) -> None:

@@ -38,6 +38,7 @@ class Plan:
     threads: int | None
     data: Path | None
     recorded_seeds: list[int]
+    compile: bool | str | None = None  # the run's torch.compile setting (None: the budget's), as the run evaluated
     differences: list[str] = field(default_factory=list)       # said plainly; the replay still runs
     data_mismatches: list[str] = field(default_factory=list)   # refused unless --allow-data-mismatch
     inconsistencies: list[str] = field(default_factory=list)   # the record contradicts itself: refused
@@ -71,7 +72,7 @@ def make_plan(exp: Experiment, config: RunConfig, seeds: int | None, device: str
     chosen = recorded_seeds[:count] + [recorded_seeds[0] + k for k in range(len(recorded_seeds), count)]
     threads = exp.provenance.threads if exp.provenance and exp.provenance.threads else config.threads_per_worker
     plan = Plan(exp=exp, task=config.task, budget=budget or recorded["budget"], device=device or recorded["device"],
-                seeds=chosen, threads=threads, data=config.data, recorded_seeds=recorded_seeds)
+                seeds=chosen, threads=threads, data=config.data, recorded_seeds=recorded_seeds, compile=config.compile)
     _check_record(plan, config)
     _compare_environment(plan, config)
     return plan
@@ -152,7 +153,8 @@ def evaluate_seeds(target: Path | str, plan: Plan, budget: str, out_dir: Path, w
         print(f"evaluating {what}, seed {seed} ({plan.task}, budget {budget}, {plan.device}) ...", file=sys.stderr,
               flush=True)
         results.append(evaluate(target, task=plan.task, budget=budget, device=plan.device, seed=seed,
-                                out_dir=out_dir / f"{what}-seed{seed}", data=plan.data, threads=plan.threads))
+                                out_dir=out_dir / f"{what}-seed{seed}", data=plan.data, threads=plan.threads,
+                                compile=plan.compile))
     return results
 
 

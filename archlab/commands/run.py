@@ -33,6 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--workers", type=int, help="experiments in flight at once")
     run.add_argument("--devices", help="comma-separated device slots: cpu, cuda:N, cuda:NxK (K evaluations at once "
                      "on GPU N, e.g. cuda:0x4), or auto (every GPU, K from the budget) (default: cpu per worker)")
+    run.add_argument("--compile", choices=["auto", "true", "false"], help="torch.compile in the run's trainings "
+                     "(default: each budget's own setting; docs/gpu.md)")
     run.add_argument("--ray", metavar="ADDRESS", help="evaluate on Ray: 'local' starts one here, or a cluster "
                      "address such as 'auto' (needs the cluster extra: pip install 'archlab[cluster]')")
     run.add_argument("--review", action="store_true", default=None, help="wait for a person's decision on each candidate")
@@ -54,6 +56,7 @@ def start(args: argparse.Namespace) -> int:
     overrides = {
         "task": args.task, "budget": args.budget, "experiments": args.experiments, "workers": args.workers,
         "devices": args.devices.split(",") if args.devices else None, "ray": args.ray,
+        "compile": {"true": True, "false": False}.get(args.compile, args.compile),
         "review": args.review, "name": args.name,
         "runs_dir": str(args.runs_dir) if args.runs_dir else None, "seed": args.seed,
         "data": str(args.data) if args.data else None, "yardstick.tasks": DEFAULT_SUITE if args.suite else None,
