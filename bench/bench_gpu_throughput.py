@@ -108,22 +108,31 @@ def run_mode(mode: str, task: str, args: argparse.Namespace, refs: list[str], ro
     extra = {"compile": args.compile if mode == "compiled" else False}  # one and packed: eager, whatever the budget says
     sampler = GpuSampler(_index(args.device), args.sample_ms) if gpu and shutil.which("nvidia-smi") else None
     started = time.perf_counter()
+    done_at: list[float] = []
     try:
         futures = {(ref, seed): pool.submit(partial(evaluate, targets.get(ref, ref), task, args.budget, seed=seed,
                                                     threads=threads, out_dir=root / mode / f"{ref}-{seed}", **extra))
                    for ref in refs for seed in args.seeds}
         for future in as_completed(futures.values()):  # a running tally, so a call cut short still shows the stream
             result = future.result()
-            done = sum(f.done() for f in futures.values())
-            print(f"{task}: {mode}: {done} of {len(futures)} done at {time.perf_counter() - started:.1f} s "
+            done_at.append(time.perf_counter() - started)
+            print(f"{task}: {mode}: {len(done_at)} of {len(futures)} done at {done_at[-1]:.1f} s "
                   f"({result.status.value}, trained {result.timings.get('train', 0.0):.1f} s)", flush=True)
         results = {key: future.result() for key, future in futures.items()}
     finally:
         pool.shutdown()
     wall = time.perf_counter() - started
-    return {"mode": mode, "slots": specs, "stagger": args.stagger and gpu and pack > 1, "threads": threads, "wall_s": wall,
-            "experiments_per_hour": len(results) / wall * 3600, "results": results,
-            "gpu": sampler.stop() if sampler else None}
+    return {"mode": mode, "slots": specs, "pack": pack, "stagger": args.stagger and gpu and pack > 1, "threads": threads, "wall_s": wall,
+            "experiments_per_hour": len(results) / wall * 3600, "results": results, "done_at_s": done_at,
+            "after_first": after_first(done_at, pack), "gpu": sampler.stop() if sampler else None}
+
+
+def after_first(done_at: list[float], slots: int) -> float | None:
+    """Experiments per hour after the first `slots` results: the stream's rate once every slot is busy, without
+    its start (the first evaluations' set-ups, which a run pays once). None: too few experiments for it."""
+    if len(done_at) <= slots or done_at[-1] <= done_at[slots - 1]:
+        return None
+    return (len(done_at) - slots) / (done_at[-1] - done_at[slots - 1]) * 3600
 
 
 def flops_per_token(task_name: str, budget_name: str, reference: str, device: str) -> float:
@@ -198,12 +207,17 @@ def summarise(task: str, args: argparse.Namespace, runs: list[dict], flops: dict
                 print(f"{'':33}  eager: {row['compilation'].get('reason', 'no compilation record')[:400]}")
         if alone and set(run["results"]) != set(alone):
             print(f"{'':33}  note: one at a time ran other experiments ({len(alone)}); the ratio compares rates")
+        if run["after_first"]:
+            print(f"{'':33}  after the first {run['pack']} results: "
+                  f"{run['after_first']:.1f} experiments/h (the stream without its start)")
         if run["gpu"]:
             print(f"{'':33}  GPU busy {run['gpu']['busy_fraction']:.0%} of the wall time, at most "
                   f"{run['gpu']['peak_memory_bytes'] / 2**30:.1f} GiB in use (nvidia-smi)")
         figures["modes"][run["mode"]] = {"experiments_per_hour": round(run["experiments_per_hour"], 2), "gpu": run["gpu"],
                                          "ratio_to_one": round(ratio, 3) if ratio else None,
                                          "wall_s": round(run["wall_s"], 1), "slots": run["slots"],
+                                         "done_at_s": [round(t, 1) for t in run["done_at_s"]],
+                                         "after_first": round(run["after_first"], 2) if run["after_first"] else None,
                                          "stagger": run["stagger"],
                                          "threads": run["threads"], "experiments": rows}
     figures["measured"] = _measured(runs, budget, args.device) if args.device.startswith("cuda") else {}
