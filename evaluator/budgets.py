@@ -51,9 +51,10 @@ class Budget:
     memory_bytes: int = 6 * GIB
     # torch.compile of the mixer (evaluator/compile.py): "auto" compiles on CUDA when eager training of the baseline,
     # at eager_tokens_per_second, is expected to take at least compile_pays_after_seconds; None: not measured, auto
-    # stays eager. Measured in the sandbox on an H200 (docs/gpu.md): compiling cost softmax attention 22-25 s for
-    # 10% faster training, the gated delta rule 180 s or more (a graph per length) for 60%: neither pays on a
-    # 211 s training, the longest `gpu` budget's, so auto stays eager there until a budget trains for 5 minutes
+    # stays eager. Measured in the sandbox on an H200 (docs/gpu.md): compiling cost softmax attention 25 s for 17 s
+    # less training (49 -> 33 s), the gated delta rule 180 s or more (a graph per length) for 60%: neither pays one
+    # at a time on a 211 s training, the longest `gpu` budget's, so auto stays eager there until a budget trains for
+    # 5 minutes; packed and staggered it pays (bytelm `gpu`, 4 at once: 2.06x), which a run sets with compile = true
     compile: str | bool = "auto"
     compile_pays_after_seconds: float = 300.0
     compile_wall_fraction: float = 0.3  # compilation is cut here (share of wall_seconds); the evaluation then runs eager
