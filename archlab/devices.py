@@ -5,10 +5,15 @@ from __future__ import annotations
 import os
 import re
 import stat
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from archlab.errors import UsageError
 from sandbox.slots import Sharing, auto_sharing, auto_slots, parse_slots
+
+if TYPE_CHECKING:
+    from evaluator.budgets import Budget
 
 DEVICE_PATTERN = re.compile(r"^(cpu|cuda(:\d+)?)$")
 
@@ -41,9 +46,11 @@ def check_slots(specs: list[str], flag: str = "--devices") -> None:
         check_device(device, flag)
 
 
-def resolve_auto(budgets: list[tuple[str, str]], flag: str = "--devices") -> tuple[list[str], Sharing]:
+def resolve_auto(budgets: list[tuple[str, str]], compile: bool | str | None = None,
+                 flag: str = "--devices") -> tuple[list[str], Sharing]:
     """`auto`: every visible GPU, each shared by the K that the least roomy of `budgets` (task, budget)
-    allows (sandbox.slots.auto_sharing); a usage error where there is no GPU."""
+    allows (sandbox.slots.auto_sharing), from the figures of the evaluations the run makes (`compile`: the
+    run's setting, None for each budget's); a usage error where there is no GPU."""
     import torch
 
     from evaluator.budgets import get_budget
@@ -54,10 +61,38 @@ def resolve_auto(budgets: list[tuple[str, str]], flag: str = "--devices") -> tup
     gpus = torch.cuda.device_count()
     memory = min(torch.cuda.get_device_properties(index).total_memory for index in range(gpus))
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    choices = [auto_sharing(memory, spec.gpu_peak_memory_bytes, spec.gpu_busy_fraction, cores // gpus)
-               for spec in (get_budget(task, name) for task, name in budgets)]
+    choices = []
+    for spec in (get_budget(task, name) for task, name in budgets):
+        figures = gpu_figures(spec, compile)
+        sharing = auto_sharing(memory, figures.peak_memory_bytes, figures.busy_fraction, cores // gpus)
+        choices.append(Sharing(sharing.per_gpu, f"{sharing.reason}; {figures.which}"))
     sharing = min(choices, key=lambda choice: choice.per_gpu)
     return auto_slots(gpus, sharing), sharing
+
+
+@dataclass(frozen=True)
+class GpuFigures:
+    """One evaluation's measured peak GPU memory and busy fraction, and which evaluations they are of."""
+
+    peak_memory_bytes: int | None
+    busy_fraction: float | None
+    which: str
+
+
+def gpu_figures(budget: "Budget", compile: bool | str | None) -> GpuFigures:
+    """The budget's figures for the evaluations a run with this `compile` setting makes on a GPU: compiled ones
+    spend longer setting up and less time training, so the GPU is idle more of their wall time (bytelm `gpu`:
+    busy 27% compiled, 76% eager) and more of them fit on it."""
+    from evaluator.compile import decide_compile, expected_train_seconds
+
+    setting = budget.compile if compile is None else compile
+    compiles, _ = decide_compile(setting, "cuda", expected_train_seconds(budget), budget.compile_pays_after_seconds)
+    if compiles and budget.gpu_busy_fraction_compiled:
+        return GpuFigures(budget.gpu_peak_memory_bytes_compiled or budget.gpu_peak_memory_bytes,
+                          budget.gpu_busy_fraction_compiled, "the budget's figures for compiled evaluations")
+    which = ("the budget's eager figures (its compiled ones are not measured)" if compiles
+             else "the budget's figures for eager evaluations")
+    return GpuFigures(budget.gpu_peak_memory_bytes, budget.gpu_busy_fraction, which)
 
 
 def _kind(mode: int) -> str:

@@ -17,6 +17,7 @@ orchestrator = total minus sandbox). Per budget, for `Budget.gpu_peak_memory_byt
 `gpu_busy_fraction`: during the one-at-a-time mode `nvidia-smi` is sampled every --sample-ms; busy =
 mean `utilization.gpu` over that wall time (start-up and checks included: the idle time packing fills),
 peak = the most `memory.used` above the idle GPU's (whole processes: CUDA context and checks included).
+`--modes compiled --pack 1` measures the same for compiled evaluations (`Budget.gpu_*_compiled`).
 
 Needs only torch, numpy and the stdlib. On the H200:
     python bench/bench_gpu_throughput.py --tasks mqar --pack 4 --out mqar.json
@@ -243,12 +244,19 @@ def earlier_one(path: Path, task: str, budget: str) -> dict | None:
 
 
 def _measured(runs: list[dict], budget, device: str) -> dict:
-    """Peak GPU memory and busy fraction of one evaluation at a time, and the K `auto` would pick from them."""
-    one = next((run for run in runs if run["mode"] == "one"), None)
-    if one is None:
-        return {}
-    torch_peak = max((r.peak_memory_bytes or 0 for r in one["results"].values()), default=0) or None
-    gpu = one["gpu"] or {}
+    """Peak GPU memory and busy fraction of one evaluation at a time, eager (`one`) and compiled (`compiled` with
+    --pack 1), for the budget's fields, and the K `auto` would pick from each."""
+    measured = {}
+    for mode, suffix in (("one", ""), ("compiled", "_compiled")):
+        alone = next((run for run in runs if run["mode"] == mode and run["pack"] == 1), None)
+        if alone is not None:
+            measured.update({f"{key}{suffix}": value for key, value in _alone(alone, budget, device).items()})
+    return measured
+
+
+def _alone(run: dict, budget, device: str) -> dict:
+    torch_peak = max((r.peak_memory_bytes or 0 for r in run["results"].values()), default=0) or None
+    gpu = run["gpu"] or {}
     peak = gpu.get("peak_memory_bytes") or torch_peak
     measured = {"gpu_peak_memory_bytes": peak, "torch_peak_memory_bytes": torch_peak,
                 "gpu_busy_fraction": gpu.get("busy_fraction"), "nvidia_smi_samples": gpu.get("samples", 0)}
@@ -256,7 +264,7 @@ def _measured(runs: list[dict], budget, device: str) -> dict:
         total = torch.cuda.get_device_properties(_index(device)).total_memory
         cores = len(os.sched_getaffinity(0)) // max(1, torch.cuda.device_count())
         measured["auto"] = auto_sharing(total, peak, gpu.get("busy_fraction"), cores).reason
-    print(f"measured ({budget.task}/{budget.name}, one at a time): gpu_peak_memory_bytes={peak} "
+    print(f"measured ({budget.task}/{budget.name}, one at a time, {run['mode']}): gpu_peak_memory_bytes={peak} "
           f"(torch's own peak {torch_peak}), gpu_busy_fraction={measured['gpu_busy_fraction']}"
           + (f"; --devices auto would choose {measured['auto']}" if "auto" in measured else ""))
     return measured

@@ -9,7 +9,9 @@ import pytest
 from pydantic import ValidationError
 
 from agents.config import RunConfig
+from evaluator.budgets import get_budget
 from archlab.config import load_config
+from archlab.devices import gpu_figures
 from archlab.errors import UsageError
 from sandbox.executors import LocalPool
 from sandbox.slots import DeviceSlot, Sharing, auto_sharing, auto_slots, memory_fraction, parse_slots, threads_per_slot
@@ -55,6 +57,23 @@ def test_auto_is_one_per_gpu_and_says_so_when_the_budget_is_not_measured():
         assert sharing.per_gpu == 1 and "not measured" in sharing.reason
     assert auto_slots(2, Sharing(1, "")) == ["cuda:0", "cuda:1"]
     assert auto_slots(2, Sharing(3, "")) == ["cuda:0x3", "cuda:1x3"]
+
+
+def test_auto_takes_the_compiled_figures_when_the_run_compiles():
+    bytelm, mqar = get_budget("bytelm", "gpu"), get_budget("mqar", "gpu")
+    h200 = 139 * GIB
+    for setting in (None, "auto", False):  # the presets' auto stays eager
+        figures = gpu_figures(bytelm, setting)
+        assert figures.busy_fraction == bytelm.gpu_busy_fraction and "eager" in figures.which
+    compiled = gpu_figures(bytelm, True)
+    assert (compiled.busy_fraction, compiled.peak_memory_bytes) == (bytelm.gpu_busy_fraction_compiled,
+                                                                    bytelm.gpu_peak_memory_bytes_compiled)
+    eager = gpu_figures(bytelm, None)
+    # measured on an H200: eager one at a time keeps the GPU busy 76% of the time, compiled 27% (its set-up is longer)
+    assert auto_sharing(h200, eager.peak_memory_bytes, eager.busy_fraction, 16).per_gpu == 1
+    assert auto_sharing(h200, compiled.peak_memory_bytes, compiled.busy_fraction, 16).per_gpu == 4
+    unmeasured = gpu_figures(mqar, True)  # mqar's compiled figures are not measured: its eager ones, said so
+    assert unmeasured.busy_fraction == mqar.gpu_busy_fraction and "not measured" in unmeasured.which
 
 
 def test_cpu_threads_and_gpu_memory_are_split_between_slots():

@@ -144,7 +144,7 @@ def _resolve_devices(config):
     rungs = [config.budget, *(rung.budget for rung in config.yardstick.ladder)]
     try:
         devices, sharing = resolve_auto([(task, budget) for task in config.yardstick.tasks or [config.task]
-                                         for budget in rungs])
+                                         for budget in rungs], config.compile)
     except ValueError as error:  # a ladder rung's budget that does not exist
         raise UsageError(str(error)) from error
     print(f"--devices auto: {','.join(devices)} ({sharing.reason})")
