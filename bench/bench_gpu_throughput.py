@@ -191,7 +191,7 @@ def summarise(task: str, args: argparse.Namespace, runs: list[dict], flops: dict
                          "train_s": round(result.timings.get("train", 0.0), 2), "not_training_s": overhead,
                          "peak_memory_bytes": result.peak_memory_bytes,
                          "gpu_memory_fraction": result.gpu_memory_fraction, "metrics": _headline(result),
-                         "compilation": result.compilation,
+                         "compilation": result.compilation, "seccomp": (result.guards or {}).get("seccomp"),
                          "status_differs": (ref, seed) in alone and alone[(ref, seed)] != result.status.value})
         for index, row in enumerate(rows):
             lead = (f"{run['mode']:9} {run['experiments_per_hour']:8.1f} {f'{ratio:.2f}' if ratio else '-':>6} "

@@ -91,7 +91,7 @@ def apply_syscall_filter(allow_processes: bool = False) -> FilterStatus:
         detail += f"; not on this architecture: {', '.join(skipped)}"
     if not all_threads:
         detail += "; threads started before it are not covered (this libseccomp cannot sync threads)"
-    return FilterStatus(True, detail)
+    return FilterStatus(True, f"{detail}; speculative store bypass: {_speculation_state()}")
 
 
 def _build(seccomp, own_pid: int, allow_processes: bool = False) -> tuple[object, list[str], bool]:
@@ -119,6 +119,20 @@ def _build(seccomp, own_pid: int, allow_processes: bool = False) -> tuple[object
             except (KeyError, OSError):
                 missing.append(name)
     return syscall_filter, missing, all_threads
+
+
+def _speculation_state() -> str:
+    """This process's speculative store bypass state, as the kernel reports it. Before Linux 5.16 the kernel forces
+    the mitigation ("thread force mitigated") on a process that loads a seccomp filter without
+    SECCOMP_FILTER_FLAG_SPEC_ALLOW, which slows Python code: recorded so that a slow worker can be told apart
+    (docs/gpu.md, "MFU"). The flag is not set: the mitigation also guards the result's key in this process."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Speculation_Store_Bypass:"):
+                return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return "not reported"
 
 
 def _verify() -> str:

@@ -137,3 +137,11 @@ def test_the_compile_profile_allows_processes_and_still_refuses_sockets_to_them_
     """, filter_arguments="allow_processes=True")
     assert results["active"] and results["detail"].startswith("compile profile")
     assert results == {**results, "exec": "allowed", "socket": "refused", "child socket": "refused"}
+
+
+@needs_filter
+def test_the_status_says_whether_the_kernel_forced_speculation_mitigations_on_the_worker():
+    results = run_filtered("""
+        results["ssb"] = next(line for line in open("/proc/self/status") if line.startswith("Speculation_Store_Bypass"))
+    """)
+    assert results["active"] and results["detail"].endswith(f"speculative store bypass: {results['ssb'].split(':')[1].strip()}")
