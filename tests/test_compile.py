@@ -178,6 +178,7 @@ def test_a_compiled_evaluation_matches_eager_and_records_its_compilation(tmp_pat
                                     "expected_train_seconds": None}
     assert eager.compilation["compiled"] is False and "auto compiles only on CUDA" in eager.compilation["reason"]
     assert compiled.timings["compile"] > 0 and "compile" not in eager.timings
+    assert compiled.timings["compile_setup"] > 0 and "compile_setup" not in eager.timings  # its own allowance
     assert abs(compiled.metrics["accuracy"] - eager.metrics["accuracy"]) <= 0.05
     assert compiled.guards["seccomp"].startswith(("active: compile profile", "inactive"))
     assert "compile profile" in compiled.guards["audit_hook"] and "compile profile" not in eager.guards["audit_hook"]

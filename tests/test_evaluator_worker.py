@@ -15,7 +15,7 @@ from evaluator.evaluate import PROJECT_ROOT, classify, evaluate, resolve_target,
 from evaluator.records import EvalResult, Status
 from evaluator.references import get_reference
 from evaluator.spec import WorkerSpec, result_name
-from evaluator.worker import Deadline, deadline, training_deadline
+from evaluator.worker import Deadline, compiling_seconds, deadline, training_deadline
 from sandbox.job import SandboxOutcome
 
 CANDIDATES = Path(__file__).with_name("candidates")
@@ -134,6 +134,10 @@ def test_an_evaluation_that_compiles_gets_its_compilations_allowance_beyond_the_
     # the worker: training keeps its 0.6 of the wall after a compilation that ran into its 45 s deadline
     assert training_deadline(100.0, 45.0, smoke) == 100.0 + 45.0 + 0.6 * 90
     assert training_deadline(100.0, 0.0, smoke) == 100.0 + 0.6 * 90
+    # ... and the compiler's set-up (slow on a busy machine) comes out of the compilation's allowance too
+    compiled = EvalResult(Status.OK, "", "mqar", "smoke", "cpu", 0, "", timings={"compile_setup": 40.0, "compile": 5.0})
+    assert compiling_seconds(compiled) == 45.0 and compiling_seconds(EvalResult(Status.OK, "", "mqar", "smoke", "cpu",
+                                                                                0, "")) == 0.0
 
 
 def test_an_unreadable_result_file_is_a_crash_and_other_files_are_never_read(tmp_path):
