@@ -83,10 +83,11 @@ def gpu_figures(budget: "Budget", compile: bool | str | None) -> GpuFigures:
     """The budget's figures for the evaluations a run with this `compile` setting makes on a GPU: compiled ones
     spend longer setting up and less time training, so the GPU is idle more of their wall time (bytelm `gpu`:
     busy 27% compiled, 76% eager) and more of them fit on it."""
-    from evaluator.compile import decide_compile, expected_train_seconds
+    import torch
 
-    setting = budget.compile if compile is None else compile
-    compiles, _ = decide_compile(setting, "cuda", expected_train_seconds(budget), budget.compile_pays_after_seconds)
+    from evaluator.compile import plan_compilation
+
+    compiles = plan_compilation(budget.compile if compile is None else compile, budget, torch.device("cuda")).compiled
     if compiles and budget.gpu_busy_fraction_compiled:
         return GpuFigures(budget.gpu_peak_memory_bytes_compiled or budget.gpu_peak_memory_bytes,
                           budget.gpu_busy_fraction_compiled, "the budget's figures for compiled evaluations")
