@@ -32,6 +32,7 @@ from evaluator.references import get_reference, list_references
 from evaluator.spec import CANDIDATE_NAME, SPEC_NAME, WorkerSpec, nonce_of, result_name, unseal
 from evaluator.tasks import get_task
 from sandbox.job import Limits, SandboxJob, SandboxOutcome
+from sandbox.process_setup import THREAD_COUNT_VARIABLES
 from sandbox.runner import run_sandboxed
 from sandbox.slots import memory_fraction
 from sandbox.screen import screen_source
@@ -44,7 +45,6 @@ GPU_MEMORY_FRACTION = 0.9     # the worker caps itself to this share of its GPU 
 # 37k -> 10k tokens/s spinning; 28k idle and 22k with the neighbour when passive). Parallel
 # workers and tests sharing a machine are the norm, so steady beats the idle-machine best case.
 THREAD_ENV = {"OMP_WAIT_POLICY": "PASSIVE"}
-THREAD_COUNT_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 LOG_TAIL_CHARS = 4000
 MAX_RESULT_BYTES = 4 * 2**20  # a real result is a few kB
 OOM_MARKERS = ("MemoryError", "out of memory", "can't allocate memory")

@@ -12,7 +12,8 @@ import torch
 
 from evaluator.backbone import build_model, count_parameters
 from evaluator.budgets import get_budget
-from evaluator.harness import AdamW, divergence, learning_rate, masked_cross_entropy, seed_everything, train
+from evaluator.harness import (AdamW, divergence, learning_rate, make_optimizer, masked_cross_entropy, seed_everything,
+                               train)
 from evaluator.tasks import IGNORE_INDEX, Batch, get_task
 
 BUDGET = get_budget("mqar", "smoke")
@@ -123,3 +124,34 @@ def test_the_written_out_adamw_matches_torch_optim_exactly():
             optimizer.zero_grad()
     for mine, theirs in zip(ours_model.parameters(), torch_model.parameters()):
         assert torch.equal(mine, theirs)
+
+
+def test_the_fused_adamw_matches_torch_optims_fused_kernel_and_the_multi_tensor_update():
+    """The fused path (what CUDA uses) runs on CPU too: the same update as torch.optim's fused AdamW, and within
+    float rounding of the multi-tensor one, with the learning rate changing per step as in training."""
+    seed_everything(0)
+    fused_model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.LayerNorm(16), torch.nn.Linear(16, 3))
+    torch_model, foreach_model = copy.deepcopy(fused_model), copy.deepcopy(fused_model)
+
+    def groups(model):
+        return [{"params": [p for p in model.parameters() if p.dim() >= 2], "weight_decay": 0.1},
+                {"params": [p for p in model.parameters() if p.dim() < 2], "weight_decay": 0.0}]
+    fused, foreach = AdamW(groups(fused_model), lr=1e-2, fused=True), AdamW(groups(foreach_model), lr=1e-2)
+    reference = torch.optim.AdamW(groups(torch_model), lr=1e-2, betas=(0.9, 0.95), eps=1e-8, fused=True)
+    for step in range(10):
+        x = torch.randn(4, 8)
+        for model, optimizer in ((fused_model, fused), (torch_model, reference), (foreach_model, foreach)):
+            for group in optimizer.param_groups:
+                group["lr"] = 1e-2 * (step + 1) / 10
+            model(x).pow(2).sum().backward()
+            optimizer.step()
+            optimizer.zero_grad()
+    for mine, theirs, multi_tensor in zip(fused_model.parameters(), torch_model.parameters(),
+                                          foreach_model.parameters()):
+        assert torch.equal(mine, theirs)
+        torch.testing.assert_close(mine, multi_tensor, rtol=1e-5, atol=1e-6)
+
+
+def test_make_optimizer_fuses_only_on_cuda():
+    model = torch.nn.Linear(4, 4)
+    assert not make_optimizer(model, get_budget("mqar", "smoke")).fused

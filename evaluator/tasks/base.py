@@ -31,9 +31,15 @@ class Batch:
         return self.inputs.numel()
 
     def to(self, device: torch.device | str) -> "Batch":
-        non_blocking = torch.device(device).type == "cuda"
-        return Batch(self.inputs.to(device, non_blocking=non_blocking),
-                     self.targets.to(device, non_blocking=non_blocking))
+        """On CUDA through pinned memory: a copy from pageable memory may wait for the GPU's queued work,
+        which would stop the training loop from issuing the next step while the GPU runs this one."""
+        if torch.device(device).type != "cuda":
+            return Batch(self.inputs.to(device), self.targets.to(device))
+        return Batch(_pinned(self.inputs).to(device, non_blocking=True), _pinned(self.targets).to(device, non_blocking=True))
+
+
+def _pinned(tensor: torch.Tensor) -> torch.Tensor:
+    return tensor.pin_memory() if tensor.device.type == "cpu" else tensor
 
 
 class TaskData(Protocol):
