@@ -109,7 +109,8 @@ def make_optimizer(model: nn.Module, budget: Budget) -> AdamW:
     """Matrices decay, vectors and scalars (norms, biases, gates, rates) do not.
 
     Fused on CUDA: a compiled training step there is bound by the CPU that launches its kernels, and one kernel
-    per group instead of eight multi-tensor ops saved ~1.3 ms of a ~20 ms step at bytelm `gpu` (docs/gpu.md).
+    per group replaces eight multi-tensor ops (measured at bytelm `gpu`, side by side in one process: 0.25-2.0 ms
+    less of a 16-24 ms step on one H200 host, no steady difference on another; docs/gpu.md, "MFU").
     On CPU the multi-tensor ops stay, so CPU results are unchanged."""
     params = [p for p in model.parameters() if p.requires_grad]
     fused = bool(params) and len({p.device for p in params}) == 1 and all(
