@@ -104,6 +104,24 @@ def test_quadratic_only_at_the_training_lengths_of_the_cpu_budget_is_too_slow():
     assert result.details["exponent"] < 1.5  # the fitted exponent alone would have passed it
 
 
+def test_quadratic_at_the_lengths_in_use_behind_buffers_sized_like_them_is_caught_by_the_length_switch():
+    budget = get_budget("mqar", "cpu")
+    path = CANDIDATES / "cost_quadratic_hidden_widths.py"
+    result = check_complexity(factory(path, budget), path, budget, CPU, 1.5, exempt=False)
+    assert not result.passed and result.details["status"] == "leaky"
+    assert "another function at T=64, batch 32 than at T=256, batch 1" in result.reason
+    assert "use one algorithm at every length and batch size" in result.reason
+    # neither the fitted exponent nor the square rule saw it: the buffer's dimensions pass for widths
+    assert result.details["exponent"] < 1.5 and "shape" not in result.details
+
+
+def test_an_algorithm_that_switches_with_the_length_is_leaky_end_to_end(tmp_path):
+    result = run("cost_quadratic_hidden_widths.py", tmp_path)
+    assert result.status is Status.LEAKY
+    assert "another function at T=32, batch 16 than at T=256, batch 1" in result.reason
+    assert [c.name for c in result.checks if not c.passed] == ["complexity"]
+
+
 @pytest.mark.parametrize("name", ["valid_params_above_length.py", "valid_lazy_cache.py"])
 def test_unusual_valid_mixers_pass_every_check(tmp_path, name):
     result = run(name, tmp_path)

@@ -4,7 +4,11 @@ Counted work (measure.count_forward_work) at the long lengths gives the exponent
 measured length above CHUNK_LIMIT, an op output with two length-sized dimensions (a T x T score
 or mask matrix) is refused for a sub-quadratic task, naming the candidate's line, so a mixer
 cannot be quadratic at the lengths it is trained and scored at and linear beyond them. It is
-looked for at batch 1 and at the training batch size.
+looked for at batch 1 and at the training batch size. What the square rule cannot see (a mixer
+that registers tensors sized like the lengths in use, so that its score matrix passes as
+"length by width") the length switch can: at every check length and the training batch, the
+outputs must be those of the same inputs at the start of the shortest fitted length at batch 1,
+so the algorithm whose cost was fitted is the one that trains.
 """
 from __future__ import annotations
 
@@ -17,7 +21,8 @@ from torch import nn
 from evaluator.backbone import MixerFactory
 from evaluator.budgets import Budget
 from evaluator.candidate_loader import blame_candidate, candidate_line
-from evaluator.checks.common import CHUNK_LIMIT, check_lengths, fail, timed
+from evaluator.checks.common import CHUNK_LIMIT, Change, check_lengths, fail, first_change, precision_for, timed
+from evaluator.checks.leaks import unit_rows
 from evaluator.measure import (SquareIntermediate, SquareRule, autocast_for, count_forward_work,
                                find_square_intermediate, fit_exponent, time_call)
 from evaluator.records import CheckResult, Status
@@ -50,6 +55,39 @@ def _best_forward_seconds(mixer: nn.Module, inputs: dict[int, torch.Tensor], bud
             if time.perf_counter() - started > budget.complexity_seconds:
                 return best
     return best
+
+
+def length_switch(mixer: nn.Module, budget: Budget, device: torch.device) -> tuple[int, int, Change] | None:
+    """(check length, long length, first change) where the outputs at a check length and the training batch differ
+    from those of the same inputs at the start of the shortest complexity length at batch 1; None when they agree.
+
+    A causal mixer computes the same function of a prefix whatever follows it and whatever shares its batch.
+    Judged at the bf16 tolerance, even in float32: other lengths and batch sizes change how the work is blocked
+    and padded, and so the round-off, while another algorithm changes the outputs by far more."""
+    tolerance = precision_for(device, bf16=True)
+    long = min(budget.complexity_lengths)
+    generator = torch.Generator().manual_seed(0)
+    start = unit_rows((1, long, budget.d_model), generator, device)
+    with torch.no_grad(), autocast_for(device):
+        torch.manual_seed(0)
+        reference = mixer(start)
+        for length in check_lengths(budget):
+            n = min(length, long)
+            batch = unit_rows((budget.batch_size, n, budget.d_model), generator, device)
+            batch[0] = start[0, :n]
+            torch.manual_seed(0)
+            change = first_change(reference[:, :n], mixer(batch)[:1], torch.ones(1, n, dtype=torch.bool), tolerance)
+            if change is not None:
+                return length, long, change
+    return None
+
+
+def _switch_reason(length: int, long: int, batch: int, change: Change) -> str:
+    return (f"the forward computes another function at T={length}, batch {batch} than at T={long}, batch 1: the "
+            f"output at position {change.position} changed by {change.relative:.2g} of its size when the same "
+            f"inputs started a longer sequence alone. A causal mixer's outputs on the first positions cannot "
+            f"depend on how long the sequence is or what shares the batch, and its cost is measured from "
+            f"T={long} up: use one algorithm at every length and batch size")
 
 
 def _square_reason(found: SquareIntermediate, length: int, batch: int) -> str:
@@ -114,5 +152,11 @@ def check_complexity(make_mixer: MixerFactory, candidate: Path, budget: Budget, 
             square, n, batch = squares[0]
             return fail("complexity", Status.TOO_SLOW, _square_reason(square, n, batch), **details, length=n,
                         batch=batch, line=square.line, shape=list(square.shape))
+        with blame_candidate(candidate, "forward at a check length and at a long one"):
+            switch = length_switch(mixer, budget, device)
+        if switch:
+            length, long, change = switch
+            return fail("complexity", Status.LEAKY, _switch_reason(length, long, budget.batch_size, change),
+                        **details, length=length, long_length=long, position=change.position)
         return CheckResult("complexity", True, "", details)
     return timed("complexity", run)

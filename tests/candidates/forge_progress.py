@@ -30,4 +30,4 @@ class Mixer(nn.Module):
                     os.write(fd, line)
                 except OSError:
                     pass
-        return self.proj(torch.cumsum(x, dim=1)) / x.shape[1]
+        return self.proj(torch.cumsum(x, dim=1)) / torch.arange(1, x.shape[1] + 1, device=x.device, dtype=x.dtype)[:, None]

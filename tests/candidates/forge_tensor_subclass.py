@@ -22,4 +22,5 @@ class Mixer(nn.Module):
         self.proj = nn.Linear(d_model, d_model)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.proj(torch.cumsum(x, dim=1) / x.shape[1]).as_subclass(Agreeable)
+        counts = torch.arange(1, x.shape[1] + 1, device=x.device, dtype=x.dtype)[None, :, None]
+        return self.proj(torch.cumsum(x, dim=1) / counts).as_subclass(Agreeable)

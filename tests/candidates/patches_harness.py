@@ -24,4 +24,4 @@ class Mixer(nn.Module):
         self.proj = nn.Linear(d_model, d_model)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.proj(torch.cumsum(x, dim=1)) / x.shape[1]
+        return self.proj(torch.cumsum(x, dim=1)) / torch.arange(1, x.shape[1] + 1, device=x.device, dtype=x.dtype)[:, None]

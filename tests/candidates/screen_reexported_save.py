@@ -15,4 +15,4 @@ class Mixer(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         F.torch.save({"accuracy": 1.0}, "result.json")
-        return self.proj(torch.cumsum(x, dim=1)) / x.shape[1]
+        return self.proj(torch.cumsum(x, dim=1)) / torch.arange(1, x.shape[1] + 1, device=x.device, dtype=x.dtype)[:, None]
