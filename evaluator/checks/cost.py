@@ -62,13 +62,14 @@ def length_switch(mixer: nn.Module, budget: Budget, device: torch.device) -> tup
     from those of the same inputs at the start of the shortest complexity length at batch 1; None when they agree.
 
     A causal mixer computes the same function of a prefix whatever follows it and whatever shares its batch.
-    Judged at the bf16 tolerance, even in float32: other lengths and batch sizes change how the work is blocked
-    and padded, and so the round-off, while another algorithm changes the outputs by far more."""
+    In float32 on every device, judged at the bf16 tolerance: other lengths and batch sizes change how the work
+    is blocked and padded, and so the round-off (which bf16 would compound over a recurrence), while another
+    algorithm changes the outputs by far more."""
     tolerance = precision_for(device, bf16=True)
     long = min(budget.complexity_lengths)
     generator = torch.Generator().manual_seed(0)
     start = unit_rows((1, long, budget.d_model), generator, device)
-    with torch.no_grad(), autocast_for(device):
+    with torch.no_grad():
         torch.manual_seed(0)
         reference = mixer(start)
         for length in check_lengths(budget):
@@ -76,7 +77,8 @@ def length_switch(mixer: nn.Module, budget: Budget, device: torch.device) -> tup
             batch = unit_rows((budget.batch_size, n, budget.d_model), generator, device)
             batch[0] = start[0, :n]
             torch.manual_seed(0)
-            change = first_change(reference[:, :n], mixer(batch)[:1], torch.ones(1, n, dtype=torch.bool), tolerance)
+            every_position = torch.ones(1, n, dtype=torch.bool, device=device)
+            change = first_change(reference[:, :n], mixer(batch)[:1], every_position, tolerance)
             if change is not None:
                 return length, long, change
     return None
