@@ -66,15 +66,19 @@ class AdamW:
     def __init__(self, groups: list[dict], lr: float, betas: tuple[float, float] = (0.9, 0.95), eps: float = 1e-8,
                  fused: bool = False):
         self.param_groups = [{**group, "lr": lr} for group in groups if group["params"]]
-        self.betas, self.eps, self.steps, self.fused = betas, eps, 0, fused
+        self.betas, self.eps, self.steps = betas, eps, 0
         self.moments = {p: (torch.zeros_like(p), torch.zeros_like(p)) for g in self.param_groups for p in g["params"]}
         first = next(iter(self.moments), None)
         self.step_tensor = torch.zeros((), device=first.device) if fused and first is not None else None
 
+    @property
+    def fused(self) -> bool:
+        return self.step_tensor is not None
+
     @torch.no_grad()
     def step(self) -> None:
         self.steps += 1
-        if self.step_tensor is not None:
+        if self.fused:
             self.step_tensor.add_(1)  # the fused kernel reads the step count from the device
         beta1, beta2 = self.betas
         first_correction, second_correction = 1 - beta1 ** self.steps, 1 - beta2 ** self.steps
@@ -85,7 +89,7 @@ class AdamW:
             grads = [p.grad for p in params]
             means = [self.moments[p][0] for p in params]
             squares = [self.moments[p][1] for p in params]
-            if self.step_tensor is not None:
+            if self.fused:
                 torch._fused_adamw_(params, grads, means, squares, [], [self.step_tensor] * len(params),
                                     lr=group["lr"], beta1=beta1, beta2=beta2, weight_decay=group["weight_decay"],
                                     eps=self.eps, amsgrad=False, maximize=False)

@@ -106,16 +106,17 @@ def test_divergence_explains_an_exploding_loss_with_step_and_value():
     assert "nan at step 7" in divergence(7, math.nan, 16.6, [(7, math.nan)])
 
 
+def _decay_groups(model: torch.nn.Module) -> list[dict]:
+    return [{"params": [p for p in model.parameters() if p.dim() >= 2], "weight_decay": 0.1},
+            {"params": [p for p in model.parameters() if p.dim() < 2], "weight_decay": 0.0}]
+
+
 def test_the_written_out_adamw_matches_torch_optim_exactly():
     seed_everything(0)
     ours_model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.LayerNorm(16), torch.nn.Linear(16, 3))
     torch_model = copy.deepcopy(ours_model)
-
-    def groups(model):
-        return [{"params": [p for p in model.parameters() if p.dim() >= 2], "weight_decay": 0.1},
-                {"params": [p for p in model.parameters() if p.dim() < 2], "weight_decay": 0.0}]
-    ours = AdamW(groups(ours_model), lr=1e-2)
-    reference = torch.optim.AdamW(groups(torch_model), lr=1e-2, betas=(0.9, 0.95), eps=1e-8)
+    ours = AdamW(_decay_groups(ours_model), lr=1e-2)
+    reference = torch.optim.AdamW(_decay_groups(torch_model), lr=1e-2, betas=(0.9, 0.95), eps=1e-8)
     for _ in range(10):
         x = torch.randn(4, 8)
         for model, optimizer in ((ours_model, ours), (torch_model, reference)):
@@ -132,12 +133,9 @@ def test_the_fused_adamw_matches_torch_optims_fused_kernel_and_the_multi_tensor_
     seed_everything(0)
     fused_model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.LayerNorm(16), torch.nn.Linear(16, 3))
     torch_model, foreach_model = copy.deepcopy(fused_model), copy.deepcopy(fused_model)
-
-    def groups(model):
-        return [{"params": [p for p in model.parameters() if p.dim() >= 2], "weight_decay": 0.1},
-                {"params": [p for p in model.parameters() if p.dim() < 2], "weight_decay": 0.0}]
-    fused, foreach = AdamW(groups(fused_model), lr=1e-2, fused=True), AdamW(groups(foreach_model), lr=1e-2)
-    reference = torch.optim.AdamW(groups(torch_model), lr=1e-2, betas=(0.9, 0.95), eps=1e-8, fused=True)
+    fused = AdamW(_decay_groups(fused_model), lr=1e-2, fused=True)
+    foreach = AdamW(_decay_groups(foreach_model), lr=1e-2)
+    reference = torch.optim.AdamW(_decay_groups(torch_model), lr=1e-2, betas=(0.9, 0.95), eps=1e-8, fused=True)
     for step in range(10):
         x = torch.randn(4, 8)
         for model, optimizer in ((fused_model, fused), (torch_model, reference), (foreach_model, foreach)):

@@ -35,11 +35,12 @@ class Batch:
         which would stop the training loop from issuing the next step while the GPU runs this one."""
         if torch.device(device).type != "cuda":
             return Batch(self.inputs.to(device), self.targets.to(device))
-        return Batch(_pinned(self.inputs).to(device, non_blocking=True), _pinned(self.targets).to(device, non_blocking=True))
+        return Batch(_to_cuda(self.inputs, device), _to_cuda(self.targets, device))
 
 
-def _pinned(tensor: torch.Tensor) -> torch.Tensor:
-    return tensor.pin_memory() if tensor.device.type == "cpu" else tensor
+def _to_cuda(tensor: torch.Tensor, device: torch.device | str) -> torch.Tensor:
+    pinned = tensor.pin_memory() if tensor.device.type == "cpu" else tensor
+    return pinned.to(device, non_blocking=True)
 
 
 class TaskData(Protocol):
