@@ -56,37 +56,52 @@ def output_logits(backbone: "Backbone", x: torch.Tensor) -> torch.Tensor:
     return F.linear(backbone.final_norm(x), backbone.embedding.weight)
 
 
+def between_blocks(block: "Block", following: "Block", x: torch.Tensor,
+                   mixed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """`block`'s output and `following`'s mixer input: one piece, since no mixer runs between them."""
+    x = block_output(block, x, mixed)
+    return x, mixer_input(following, x)
+
+
+def last_block_logits(block: "Block", backbone: "Backbone", x: torch.Tensor, mixed: torch.Tensor) -> torch.Tensor:
+    """The last block's output, then the final norm and the output head."""
+    return output_logits(backbone, block_output(block, x, mixed))
+
+
 @dataclass(frozen=True)
 class BackboneParts:
-    """The backbone's own computations around the mixer, as callables: evaluator/compile.py swaps in compiled
-    versions on CUDA. The mixer's call stays outside them, so the checks judge the very mixer graph that trains."""
+    """The backbone's own computations between the mixers' calls, as callables: evaluator/compile.py swaps in
+    compiled versions on CUDA. Each part runs everything from one mixer's output to the next mixer's input, so
+    the model is as few pieces as the mixers allow, and the mixer's call stays outside them: the checks judge the
+    very mixer graph that trains."""
 
-    mixer_input: Callable[["Block", torch.Tensor], torch.Tensor] = mixer_input
-    block_output: Callable[["Block", torch.Tensor, torch.Tensor], torch.Tensor] = block_output
-    output_logits: Callable[["Backbone", torch.Tensor], torch.Tensor] = output_logits
+    first_input: Callable[["Block", torch.Tensor], torch.Tensor] = mixer_input
+    between_blocks: Callable[["Block", "Block", torch.Tensor, torch.Tensor],
+                             tuple[torch.Tensor, torch.Tensor]] = between_blocks
+    last_block_logits: Callable[["Block", "Backbone", torch.Tensor, torch.Tensor], torch.Tensor] = last_block_logits
 
 
 EAGER_PARTS = BackboneParts()
 
 
 class Block(nn.Module):
-    def __init__(self, mixer: nn.Module, d_model: int, mlp_ratio: int, parts: BackboneParts = EAGER_PARTS):
+    """One residual block's layers; `Backbone.forward` runs them through its parts (a block has no forward of its
+    own, since a part spans the end of one block and the start of the next)."""
+
+    def __init__(self, mixer: nn.Module, d_model: int, mlp_ratio: int):
         super().__init__()
         self.mixer_norm, self.mixer = RMSNorm(d_model), mixer
         self.mlp_norm, self.mlp = RMSNorm(d_model), MLP(d_model, mlp_ratio)
-        self.parts = parts
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        mixed = exact_tensor(self.mixer(self.parts.mixer_input(self, x)), "the mixer's forward")
-        return self.parts.block_output(self, x, mixed)
 
 
 class Backbone(nn.Module):
     def __init__(self, make_mixer: MixerFactory, vocab_size: int, d_model: int, n_layers: int, mlp_ratio: int,
                  parts: BackboneParts = EAGER_PARTS):
         super().__init__()
+        if n_layers < 1:
+            raise ValueError(f"the backbone needs at least one block, got n_layers={n_layers}")
         self.embedding = nn.Embedding(vocab_size, d_model)
-        self.blocks = nn.ModuleList(Block(make_mixer(), d_model, mlp_ratio, parts) for _ in range(n_layers))
+        self.blocks = nn.ModuleList(Block(make_mixer(), d_model, mlp_ratio) for _ in range(n_layers))
         self.final_norm = RMSNorm(d_model)
         self.parts = parts
         self._init_own_weights(n_layers)
@@ -99,10 +114,14 @@ class Backbone(nn.Module):
             nn.init.normal_(block.mlp.down.weight, std=0.02 / math.sqrt(2 * n_layers))
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        *inner, last = self.blocks
         x = self.embedding(tokens)
-        for block in self.blocks:
-            x = block(x)
-        return self.parts.output_logits(self, x)
+        mixer_in = self.parts.first_input(self.blocks[0], x)
+        for block, following in zip(inner, self.blocks[1:]):
+            mixed = exact_tensor(block.mixer(mixer_in), "the mixer's forward")
+            x, mixer_in = self.parts.between_blocks(block, following, x, mixed)
+        mixed = exact_tensor(last.mixer(mixer_in), "the mixer's forward")
+        return self.parts.last_block_logits(last, self, x, mixed)
 
 
 def exact_tensor(value: object, what: str) -> torch.Tensor:

@@ -30,13 +30,13 @@ import traceback
 from dataclasses import dataclass, replace
 from pathlib import Path
 from contextlib import nullcontext
-from typing import Callable, ContextManager
+from typing import Any, Callable, ContextManager
 
 import torch
 from torch import nn
 
-from evaluator.backbone import (EAGER_PARTS, BackboneParts, MixerFactory, block_output, build_model, mixer_input,
-                                output_logits)
+from evaluator.backbone import (EAGER_PARTS, BackboneParts, MixerFactory, between_blocks, build_model,
+                                last_block_logits, mixer_input)
 from evaluator.budgets import Budget
 from evaluator.checks import precision_for
 from evaluator.checks.common import check_lengths
@@ -213,25 +213,28 @@ def compiled_mixer_class(mixer_class: type[nn.Module], device: torch.device) -> 
 
 
 def compiled_parts(device: torch.device) -> BackboneParts:
-    """On CUDA the backbone's own parts around the mixer compiled as well (norms, MLP, residuals, output head):
+    """On CUDA the backbone's own parts between the mixers compiled as well (norms, MLP, residuals, output head):
     measured on an H200 at the bytelm `gpu` budget, softmax attention trained at 1.10M tokens/s with only the mixer
-    compiled and 1.53M with these too (1.46M through the sandbox; docs/gpu.md). The mixer's call stays between them,
-    so no graph mixes the candidate's code with the backbone's. On CPU they stay eager: there they are small next to
-    the mixer, and inductor's C++ compilation of them costs more than it saves."""
+    compiled and 1.53M with the backbone's parts too (1.46M through the sandbox; docs/gpu.md). A part spans one
+    mixer's output to the next mixer's input (`BackboneParts`), so a step launches as few compiled pieces as the
+    mixers' calls allow: the step is bound by the CPU that launches them. The mixer's call stays between them, so no
+    graph mixes the candidate's code with the backbone's. On CPU they stay eager: there they are small next to the
+    mixer, and inductor's C++ compilation of them costs more than it saves."""
     if device.type != "cuda":
         return EAGER_PARTS
 
-    def compiled(part: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
+    def compiled(part: Callable[..., Any]) -> Callable[..., Any]:
         graph = torch.compile(part, fullgraph=True)
 
-        def call(module: nn.Module, *tensors: torch.Tensor) -> torch.Tensor:
+        def call(*modules_then_tensors: Any) -> Any:
+            tensors = [arg for arg in modules_then_tensors if isinstance(arg, torch.Tensor)]
             if not on_training_path(tensors[0], device):
-                return part(module, *tensors)
+                return part(*modules_then_tensors)
             for tensor in tensors:
                 _dynamic_batch_and_length(tensor)
-            return graph(module, *tensors)
+            return graph(*modules_then_tensors)
         return call
-    return BackboneParts(compiled(mixer_input), compiled(block_output), compiled(output_logits))
+    return BackboneParts(compiled(mixer_input), compiled(between_blocks), compiled(last_block_logits))
 
 
 def warm_up(make_mixer: MixerFactory, parts: BackboneParts, budget: Budget, vocab_size: int, device: torch.device,

@@ -70,6 +70,22 @@ def test_backbone_ties_the_head_to_the_embedding_and_returns_logits():
     assert count_parameters(model) == untied - model.embedding.weight.numel()
 
 
+def test_the_backbones_parts_compose_to_pre_norm_residual_blocks():
+    """The parts span one mixer's output to the next mixer's input (so fewer pieces compile); composed, they must
+    be exactly the documented model: x + mixer(norm(x)), x + mlp(norm(x)) per block, then norm and tied head."""
+    model = make_model(dataclasses.replace(BUDGET, n_layers=3))
+    with torch.no_grad():  # every norm's weight its own, so a part using the wrong block's layer shows
+        for parameter in model.parameters():
+            parameter.add_(0.1 * torch.randn_like(parameter))
+    tokens = torch.randint(64, (2, 9))
+    x = model.embedding(tokens)
+    for block in model.blocks:
+        x = x + block.mixer(block.mixer_norm(x))
+        x = x + block.mlp(block.mlp_norm(x))
+    expected = torch.nn.functional.linear(model.final_norm(x), model.embedding.weight)
+    assert torch.equal(model(tokens), expected)
+
+
 def test_training_lowers_the_loss_and_records_a_curve():
     budget = dataclasses.replace(BUDGET, steps=24, log_every=8)
     data = get_task("mqar").make_data(budget, 0)
