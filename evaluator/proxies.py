@@ -25,7 +25,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from evaluator.backbone import exact_tensor
+from evaluator.backbone import block_output, exact_tensor, mixer_input
 from evaluator.candidate_loader import blame_candidate
 from evaluator.harness import masked_cross_entropy
 from evaluator.tasks.base import Batch
@@ -38,8 +38,8 @@ def _hidden(model: nn.Module, tokens: torch.Tensor) -> tuple[torch.Tensor, torch
     """(final hidden states [B, T, d], logits) through the backbone's own layers."""
     x = model.embedding(tokens)
     for i, block in enumerate(model.blocks):
-        x = x + exact_tensor(block.mixer(block.mixer_norm(x)), f"the mixer's forward (layer {i})")
-        x = x + block.mlp(block.mlp_norm(x))
+        mixed = exact_tensor(block.mixer(mixer_input(block, x)), f"the mixer's forward (layer {i})")
+        x = block_output(block, x, mixed)
     hidden = model.final_norm(x)
     return hidden, nn.functional.linear(hidden, model.embedding.weight)
 
