@@ -82,7 +82,7 @@ class GpuFigures:
 def gpu_figures(budget: "Budget", compile: bool | str | None) -> GpuFigures:
     """The budget's figures for the evaluations a run with this `compile` setting makes on a GPU: compiled ones
     spend longer setting up and less time training, so the GPU is idle more of their wall time (bytelm `gpu`:
-    busy 27% compiled, 76% eager) and more of them fit on it."""
+    busy 35% compiled, 77% eager) and more of them fit on it."""
     import torch
 
     from evaluator.compile import plan_compilation

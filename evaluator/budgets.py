@@ -51,10 +51,11 @@ class Budget:
     memory_bytes: int = 6 * GIB
     # torch.compile of the mixer (evaluator/compile.py): "auto" compiles on CUDA when eager training of the baseline,
     # at eager_tokens_per_second, is expected to take at least compile_pays_after_seconds; None: not measured, auto
-    # stays eager. Measured in the sandbox on an H200 (docs/gpu.md): compiling cost softmax attention 25 s for 17 s
-    # less training (49 -> 33 s), the gated delta rule 180 s or more (a graph per length) for 60%: neither pays one
-    # at a time on a 211 s training, the longest `gpu` budget's, so auto stays eager there until a budget trains for
-    # 5 minutes; packed and staggered it pays (bytelm `gpu`, 4 at once: 2.06x), which a run sets with compile = true
+    # stays eager. Measured in the sandbox on an H200 (docs/gpu.md): compiling cost softmax attention 22-24 s and 9-11 s
+    # more start for 26 s less training (48 -> 22 s, its steps replayed as CUDA graphs), the gated delta rule 180 s or
+    # more (a graph per length) for 60%: neither pays one at a time on a 211 s training, the longest `gpu` budget's, so
+    # auto stays eager there until a budget trains for 5 minutes; packed and staggered it pays (bytelm `gpu`, 3 at
+    # once: 1.89x, 4 at once: 1.93x), which a run sets with compile = true
     compile: str | bool = "auto"
     compile_pays_after_seconds: float = 300.0
     compile_wall_fraction: float = 0.3  # compilation is cut here (share of wall_seconds); the evaluation then runs eager
@@ -145,9 +146,10 @@ _register(replace(_MQAR_GPU, task="bytelm", task_config=ByteLMConfig(corpus_byte
                   eager_tokens_per_second=233_000,  # the gated delta rule on an H200: 211 s of training, auto stays eager
                   # bench_gpu_throughput on an H200, softmax attention one at a time (4 seeds, eager): at most 9.2 GiB in
                   # use, the GPU busy 76% of the wall time: auto puts 1 per GPU (2 at once eager measured 1.07x);
-                  # compiled (2 seeds): 10.6 GiB, busy 27%: auto packs 4 (4 at once compiled, staggered: 2.06x)
+                  # compiled, its steps replayed as CUDA graphs (2 seeds): 14.7 GiB, busy 35%: auto packs 3 (3 at once
+                  # compiled, staggered: 1.89x; 4 at once 1.93x)
                   gpu_peak_memory_bytes=9_887_023_104, gpu_busy_fraction=0.761,
-                  gpu_peak_memory_bytes_compiled=11_424_235_520, gpu_busy_fraction_compiled=0.274))
+                  gpu_peak_memory_bytes_compiled=15_800_991_744, gpu_busy_fraction_compiled=0.351))
 
 
 def list_budgets(task: str | None = None) -> list[tuple[str, str]]:

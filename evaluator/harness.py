@@ -24,6 +24,7 @@ from evaluator.backbone import forward_exactly
 from evaluator.budgets import Budget
 from evaluator.candidate_loader import blame_candidate
 from evaluator.measure import autocast_for, synchronize
+from evaluator.step_graphs import StepGraphs
 from evaluator.tasks.base import IGNORE_INDEX, Batch, Task, TaskData
 
 MIN_LR_FRACTION = 0.1  # cosine decay ends at this share of the peak learning rate
@@ -39,6 +40,7 @@ class TrainResult:
     tokens_per_second: float = 0.0  # measured from the end of step 0 (which pays for warm-up)
     seconds: float = 0.0
     first_step_at: float = 0.0      # time.time() when step 0 began
+    step_graphs: dict[str, Any] = field(default_factory=dict)  # StepGraphs.outcome(): were steps replayed as graphs
 
 
 def seed_everything(seed: int) -> None:
@@ -69,17 +71,36 @@ class AdamW:
         self.betas, self.eps, self.steps = betas, eps, 0
         self.moments = {p: (torch.zeros_like(p), torch.zeros_like(p)) for g in self.param_groups for p in g["params"]}
         first = next(iter(self.moments), None)
+        # Fused, the step count and the learning rate live on the device, where the kernel reads them: a training step
+        # replayed as a CUDA graph (evaluator/step_graphs.py) then counts and follows the schedule like any other.
         self.step_tensor = torch.zeros((), device=first.device) if fused and first is not None else None
+        self.lr_tensor = torch.tensor(float(lr), device=first.device) if self.step_tensor is not None else None
 
     @property
     def fused(self) -> bool:
         return self.step_tensor is not None
 
+    def set_lr(self, lr: float) -> None:
+        """Every group's learning rate from the next step on."""
+        for group in self.param_groups:
+            group["lr"] = lr
+        if self.lr_tensor is not None:
+            self.lr_tensor.fill_(lr)
+
     @torch.no_grad()
     def step(self) -> None:
-        self.steps += 1
         if self.fused:
-            self.step_tensor.add_(1)  # the fused kernel reads the step count from the device
+            self.step_tensor.add_(1)
+            for group in self.param_groups:
+                params = [p for p in group["params"] if p.grad is not None]
+                if params:
+                    torch._fused_adamw_(params, [p.grad for p in params], [self.moments[p][0] for p in params],
+                                        [self.moments[p][1] for p in params], [], [self.step_tensor] * len(params),
+                                        lr=self.lr_tensor, beta1=self.betas[0], beta2=self.betas[1],
+                                        weight_decay=group["weight_decay"], eps=self.eps, amsgrad=False,
+                                        maximize=False)
+            return
+        self.steps += 1
         beta1, beta2 = self.betas
         first_correction, second_correction = 1 - beta1 ** self.steps, 1 - beta2 ** self.steps
         for group in self.param_groups:
@@ -89,11 +110,6 @@ class AdamW:
             grads = [p.grad for p in params]
             means = [self.moments[p][0] for p in params]
             squares = [self.moments[p][1] for p in params]
-            if self.fused:
-                torch._fused_adamw_(params, grads, means, squares, [], [self.step_tensor] * len(params),
-                                    lr=group["lr"], beta1=beta1, beta2=beta2, weight_decay=group["weight_decay"],
-                                    eps=self.eps, amsgrad=False, maximize=False)
-                continue
             torch._foreach_mul_(params, 1 - group["lr"] * group["weight_decay"])
             torch._foreach_lerp_(means, grads, 1 - beta1)
             torch._foreach_mul_(squares, beta2)
@@ -129,50 +145,60 @@ def masked_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.T
 
 
 def train(model: nn.Module, train_batch: Callable[[int], Batch], budget: Budget, device: torch.device,
-          deadline: float, vocab_size: int, candidate: Path, on_log: StepLog | None = None) -> TrainResult:
+          deadline: float, vocab_size: int, candidate: Path, on_log: StepLog | None = None,
+          step_graphs: bool = False) -> TrainResult:
     """Train `model` in place for budget.steps or until time.perf_counter() passes `deadline`.
 
-    `on_log` is called at every logging step, after the loss is read (no extra device sync)."""
+    `on_log` is called at every logging step, after the loss is read (no extra device sync). `step_graphs`: replay
+    the steps as CUDA graphs (evaluator/step_graphs.py; on CUDA, for a compiled model)."""
     result = TrainResult()
     optimizer = make_optimizer(model, budget)
     params = [p for p in model.parameters() if p.requires_grad]
     explode_above = budget.explode_factor * math.log(vocab_size)
     tokens_after_first, timer_start = 0, 0.0
+
+    def one_step(batch: Batch) -> torch.Tensor:
+        optimizer.zero_grad()
+        with autocast_for(device):
+            logits = forward_exactly(model, batch.inputs)
+        loss = masked_cross_entropy(logits, batch.targets)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, budget.grad_clip)
+        optimizer.step()
+        return loss
+
     model.train()
     result.first_step_at = time.time()
     start = time.perf_counter()
-    for step in range(budget.steps):
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate(step, budget)
-        batch = train_batch(step).to(device)
-        with blame_candidate(candidate, f"training step {step}"):  # candidate code runs in forward and backward
-            with autocast_for(device):
-                logits = forward_exactly(model, batch.inputs)
-            loss = masked_cross_entropy(logits, batch.targets)
-            loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, budget.grad_clip)
-        optimizer.step()
-        optimizer.zero_grad()
-        result.steps_done = step + 1
-        tokens_after_first += batch.tokens if step > 0 else 0
+    with StepGraphs(one_step, device, record=step_graphs) as run_step:
+        for step in range(budget.steps):
+            optimizer.set_lr(learning_rate(step, budget))
+            batch = train_batch(step)
+            with blame_candidate(candidate, f"training step {step}"):  # candidate code runs in forward and backward
+                loss = run_step(batch)
+            result.steps_done = step + 1
+            tokens_after_first += batch.tokens if step > 0 else 0
 
-        if step % budget.log_every == 0 or step == budget.steps - 1:
-            value = loss.item()  # the only sync with the device
-            result.loss_curve.append((step, value))
-            result.diverged = divergence(step, value, explode_above, result.loss_curve)
-            if on_log is not None:
-                now = time.perf_counter()
-                on_log(step + 1, value, tokens_after_first / (now - timer_start) if step and now > timer_start else None)
-            if result.diverged:
+            if step % budget.log_every == 0 or step == budget.steps - 1:
+                value = loss.item()  # the only sync with the device
+                result.loss_curve.append((step, value))
+                result.diverged = divergence(step, value, explode_above, result.loss_curve)
+                if on_log is not None:
+                    now = time.perf_counter()
+                    on_log(step + 1, value,
+                           tokens_after_first / (now - timer_start) if step and now > timer_start else None)
+                if result.diverged:
+                    break
+                if step == 0:
+                    timer_start = time.perf_counter()
+            if time.perf_counter() > deadline:
+                result.stopped_early = step + 1 < budget.steps
                 break
-            if step == 0:
-                timer_start = time.perf_counter()
-        if time.perf_counter() > deadline:
-            result.stopped_early = step + 1 < budget.steps
-            break
+    optimizer.zero_grad()
     synchronize(device)
     end = time.perf_counter()
     result.seconds = end - start
+    result.step_graphs = run_step.outcome()
     if tokens_after_first and end > timer_start > 0:
         result.tokens_per_second = tokens_after_first / (end - timer_start)
     return result

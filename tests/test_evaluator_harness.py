@@ -97,6 +97,22 @@ def test_training_lowers_the_loss_and_records_a_curve():
     assert result.tokens_per_second > 0
 
 
+def test_asking_for_step_graphs_on_the_cpu_trains_the_same_and_says_why_none_were_recorded():
+    """CUDA graphs exist only on CUDA (tests/test_gpu_step_graphs.py records them there): on the CPU the steps run as
+    always, to the same losses, and the record says why nothing was recorded."""
+    budget = dataclasses.replace(BUDGET, steps=12, log_every=4)
+    data = get_task("mqar").make_data(budget, 0)
+    runs = []
+    for graphs in (True, False):
+        seed_everything(0)
+        runs.append(train(make_model(budget), data.train_batch, budget, torch.device("cpu"),
+                          time.perf_counter() + 60, 64, CANDIDATE, step_graphs=graphs))
+    asked, plain = runs
+    assert asked.loss_curve == plain.loss_curve and asked.steps_done == 12
+    assert asked.step_graphs == {"recorded": False, "shapes": 0, "refused": "CUDA graphs need CUDA, and this is cpu"}
+    assert plain.step_graphs == {"recorded": False, "shapes": 0, "refused": ""}
+
+
 def test_training_stops_early_at_the_deadline_and_says_so():
     budget = dataclasses.replace(BUDGET, steps=10_000)
     data = get_task("mqar").make_data(budget, 0)
@@ -151,12 +167,16 @@ def test_the_fused_adamw_matches_torch_optims_fused_kernel_and_the_multi_tensor_
     torch_model, foreach_model = copy.deepcopy(fused_model), copy.deepcopy(fused_model)
     fused = AdamW(_decay_groups(fused_model), lr=1e-2, fused=True)
     foreach = AdamW(_decay_groups(foreach_model), lr=1e-2)
-    reference = torch.optim.AdamW(_decay_groups(torch_model), lr=1e-2, betas=(0.9, 0.95), eps=1e-8, fused=True)
+    reference = torch.optim.AdamW(_decay_groups(torch_model), lr=torch.tensor(1e-2), betas=(0.9, 0.95), eps=1e-8,
+                                  fused=True)  # with the learning rate as a tensor, as ours keeps it fused
     for step in range(10):
         x = torch.randn(4, 8)
+        lr = 1e-2 * (step + 1) / 10
+        fused.set_lr(lr)
+        foreach.set_lr(lr)
+        for group in reference.param_groups:
+            group["lr"].fill_(lr)
         for model, optimizer in ((fused_model, fused), (torch_model, reference), (foreach_model, foreach)):
-            for group in optimizer.param_groups:
-                group["lr"] = 1e-2 * (step + 1) / 10
             model(x).pow(2).sum().backward()
             optimizer.step()
             optimizer.zero_grad()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from evaluator.budgets import get_budget  # noqa: E402
 from evaluator.evaluate import evaluate  # noqa: E402
 from tests.support.gpu_tests import cuda_marks, run_as_script  # noqa: E402
 
@@ -26,6 +27,9 @@ def test_compiled_evaluations_match_eager_ones(tmp_path: Path) -> None:
         assert compiled.compilation["compiled"], (reference, compiled.compilation["reason"])
         assert not eager.compilation["compiled"] and "compile" not in eager.timings
         assert compiled.timings["compile"] > 0
+        shapes = len(get_budget("mqar", "smoke").seq_lens)  # each training length's step is a graph of its own
+        assert compiled.compilation["step_graphs"] == {"recorded": True, "shapes": shapes, "refused": ""}, reference
+        assert "step_graphs" not in eager.compilation
         assert [check.name for check in compiled.checks] == [check.name for check in eager.checks]
         assert abs(eager.metrics["accuracy"] - compiled.metrics["accuracy"]) <= 0.02, reference
         loss_eager, loss_compiled = eager.loss_curve[-1][1], compiled.loss_curve[-1][1]
