@@ -63,6 +63,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--compile-threads", type=int, default=8)
     args = parser.parse_args()
+    if args.rounds < 1 or args.steps < 2:
+        parser.error("--rounds must be at least 1 and --steps at least 2 (step 0 is the warm-up tokens/s leaves out)")
     if not torch.cuda.is_available():
         sys.exit("bench_step_graphs.py needs CUDA: CUDA graphs exist only there")
     device = torch.device("cuda")
