@@ -8,8 +8,8 @@ with one call.
 What is recorded is the step exactly as it runs un-recorded: the compiled mixer graph the checks ran, the
 backbone's compiled parts, the loss, backward, gradient clipping and the fused optimizer (whose step count and
 learning rate are device tensors). Recording runs under `fail_on_recompile`: nothing is traced anew, so the graph
-holds the kernels of the graphs compiled before the checks, at the training's shapes, and nothing of the
-candidate's code that the checks did not run. Each shape's first step runs un-recorded (the warm-up recording
+holds the kernels of graphs already compiled (by the worker's warm-up, before the checks, at every training shape)
+and nothing of the candidate's code that the compiled path had not run. Each shape's first step runs un-recorded (the warm-up recording
 needs: its gradients, cuBLAS's workspace on this stream, any autotuning); its second is recorded, then replayed.
 A recording that fails (a step that synchronises with the host, or runs out of memory) leaves every later step
 un-recorded, with the reason kept for the evaluation's record.
