@@ -174,7 +174,7 @@ def evaluate_candidate(spec: WorkerSpec, result: EvalResult, candidate: Path, st
     trained = train(model, data.train_batch, budget, device,
                     training_deadline(started, compiling_seconds(result), budget), vocab_size, candidate,
                     log_step, step_graphs=plan.compiled)  # CUDA only: evaluator/step_graphs.py
-    if plan.compiled:
+    if plan.compiled and device.type == "cuda":
         result.compilation["step_graphs"] = trained.step_graphs
     result.loss_curve, result.train_tokens_per_second = trained.loss_curve, trained.tokens_per_second
     result.metrics.update(train_steps=trained.steps_done, train_steps_planned=budget.steps,

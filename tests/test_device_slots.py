@@ -69,9 +69,9 @@ def test_auto_takes_the_compiled_figures_when_the_run_compiles():
     assert (compiled.busy_fraction, compiled.peak_memory_bytes) == (bytelm.gpu_busy_fraction_compiled,
                                                                     bytelm.gpu_peak_memory_bytes_compiled)
     eager = gpu_figures(bytelm, None)
-    # measured on an H200: eager one at a time keeps the GPU busy 76% of the time, compiled 27% (its set-up is longer)
+    # measured on an H200: eager one at a time keeps the GPU busy 76% of the time, compiled 35% (its set-up is longer)
     assert auto_sharing(h200, eager.peak_memory_bytes, eager.busy_fraction, 16).per_gpu == 1
-    assert auto_sharing(h200, compiled.peak_memory_bytes, compiled.busy_fraction, 16).per_gpu == 4
+    assert auto_sharing(h200, compiled.peak_memory_bytes, compiled.busy_fraction, 16).per_gpu == 3
     unmeasured = gpu_figures(mqar, True)  # mqar's compiled figures are not measured: its eager ones, said so
     assert unmeasured.busy_fraction == mqar.gpu_busy_fraction and "not measured" in unmeasured.which
 
