@@ -25,20 +25,19 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch  # noqa: E402
+
+from evaluator.budgets import get_budget  # noqa: E402
+from evaluator.candidate_loader import load_mixer_class  # noqa: E402
+from evaluator.compile import CompilePlan, compile_or_fall_back, prepare_compiler  # noqa: E402
+from evaluator.references import get_reference  # noqa: E402
+from evaluator.tasks import get_task  # noqa: E402
 
 
 def compile_once(task: str, budget_name: str, reference: str, work: Path) -> dict:
     """This process: set up the compiler with its cache under `work`, compile `reference` as the worker does."""
-    sys.path.insert(0, str(ROOT))
-    import torch
-
-    from evaluator.budgets import get_budget
-    from evaluator.candidate_loader import load_mixer_class
-    from evaluator.compile import CompilePlan, compile_or_fall_back, prepare_compiler
-    from evaluator.references import get_reference
-    from evaluator.tasks import get_task
-
     started = time.perf_counter()
     device = torch.device("cuda")
     budget = get_budget(task, budget_name)
@@ -75,7 +74,6 @@ def main() -> None:
         return
     if args.reference == args.other:
         parser.error("--other must differ from --reference: the fourth compilation measures the parts alone")
-    import torch
     if not torch.cuda.is_available():
         sys.exit("bench_compile_cache.py needs CUDA: on CUDA the backbone's parts are compiled, on CPU they stay eager")
     with tempfile.TemporaryDirectory() as root:
